@@ -1,0 +1,79 @@
+"""The command line's edge: Hydra errors and bad input become one line and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf.errors import OmegaConfBaseException
+
+from postgen.errors import ConfigError
+
+__all__ = ["describe_config_error", "guarded", "report_config_error"]
+
+EXIT_BAD_INPUT = 2
+
+
+def guarded(entry: Callable[[], int | None]) -> int:
+    """Run `entry`, turning configuration errors into one line on stderr and exit code 2."""
+    user_wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    # Let Hydra's errors reach us instead of being printed as multi-line reports.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        return entry() or 0
+    except (ConfigError, HydraException, OmegaConfBaseException) as exc:
+        if user_wants_traceback:
+            raise
+        return report_config_error(exc)
+    except KeyboardInterrupt:
+        print("postgen: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if not user_wants_traceback:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def report_config_error(exc: BaseException) -> int:
+    """Print the one line for a configuration error; returns exit code 2."""
+    print(f"postgen: config error: {describe_config_error(exc)}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def describe_config_error(exc: BaseException) -> str:
+    """One line naming the key and what is wrong with it."""
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(exc, MissingConfigException):
+        return _missing_option(exc)
+    omega = _find_omegaconf_error(exc)
+    if omega is not None:
+        key = getattr(omega, "full_key", None)
+        msg = _first_line(str(getattr(omega, "msg", None) or omega))
+        return f"{key}: {msg}" if key else msg
+    return _first_line(str(exc))
+
+
+def _missing_option(exc: MissingConfigException) -> str:
+    missing = exc.missing_cfg_file or ""
+    group, _, option = missing.rpartition("/")
+    options = ", ".join(sorted(exc.options or []))
+    if group:
+        hint = f" (available: {options})" if options else ""
+        return f"{group}: no option {option!r}{hint}"
+    return _first_line(str(exc))
+
+
+def _find_omegaconf_error(exc: BaseException) -> OmegaConfBaseException | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OmegaConfBaseException):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else "invalid configuration"

@@ -1,0 +1,115 @@
+"""The postgen error tree, drawn once.
+
+    PostgenError
+    ├── ConfigError          bad configuration or input: exit code 2, one line
+    ├── RunAborted           the run cannot go on (fatal LLM error, unreachable endpoint)
+    └── LLMError             one LLM call went wrong; classified once, at the client
+        ├── RateLimited      429 with an optional Retry-After
+        ├── Overloaded       503/529, or the server's queue overflowed
+        ├── ServerError      other 5xx
+        ├── Timeout          no answer within the per-request timeout
+        ├── ConnectionFailed the endpoint refused or dropped the connection
+        ├── InvalidOutput    a 200 whose content does not parse or validate
+        └── FatalLLMError    retrying cannot help: the run aborts
+            ├── AuthError        401/403
+            ├── QuotaExceeded    429 insufficient_quota
+            ├── ModelNotFound    404 on the model
+            └── BadRequest       other 4xx
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "BadRequest",
+    "ConfigError",
+    "ConnectionFailed",
+    "FatalLLMError",
+    "InvalidOutput",
+    "LLMError",
+    "ModelNotFound",
+    "Overloaded",
+    "PostgenError",
+    "QuotaExceeded",
+    "RateLimited",
+    "RunAborted",
+    "ServerError",
+    "Timeout",
+]
+
+
+class PostgenError(Exception):
+    """Base of every error postgen raises on purpose."""
+
+
+class ConfigError(PostgenError):
+    """A configuration value or input file is wrong; `key` names it."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class RunAborted(PostgenError):
+    """The run stops: continuing would only fail again or cost money for nothing."""
+
+
+class LLMError(PostgenError):
+    """One LLM call failed; `reason` is a bounded label used in metrics."""
+
+    reason = "error"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RateLimited(LLMError):
+    reason = "rate_limited"
+
+    def __init__(
+        self, message: str, *, status: int | None = 429, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class Overloaded(LLMError):
+    reason = "overloaded"
+
+
+class ServerError(LLMError):
+    reason = "server_error"
+
+
+class Timeout(LLMError):
+    reason = "timeout"
+
+
+class ConnectionFailed(LLMError):
+    reason = "connection"
+
+
+class InvalidOutput(LLMError):
+    reason = "invalid_output"
+
+
+class FatalLLMError(LLMError):
+    reason = "fatal"
+
+
+class AuthError(FatalLLMError):
+    reason = "auth"
+
+
+class QuotaExceeded(FatalLLMError):
+    reason = "quota"
+
+
+class ModelNotFound(FatalLLMError):
+    reason = "model_not_found"
+
+
+class BadRequest(FatalLLMError):
+    reason = "bad_request"

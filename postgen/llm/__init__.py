@@ -1,0 +1,6 @@
+"""The LLM seam: one client, one request type, one completion type."""
+
+from postgen.llm.client import ChatClient, api_key_from_env
+from postgen.llm.types import ChatRequest, Completion, Message, Usage
+
+__all__ = ["ChatClient", "ChatRequest", "Completion", "Message", "Usage", "api_key_from_env"]

@@ -1,0 +1,229 @@
+"""The run: wires the stages together. It does not retry, parse config or export metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from loguru import logger
+from scheduler import MultiObserver, Observer, run_ordered
+
+from postgen.calls import CallStore, Complete, StageCaller, StageParams
+from postgen.config import STAGES, Settings
+from postgen.domain import ArticleCandidate, ArticleCard, Brief, CardScore, Post
+from postgen.errors import FatalLLMError, RunAborted
+from postgen.scheduling import build_governor, retry_policy
+from postgen.stages import extract_card, score_card, select_top, synthesize_post, write_candidate
+from postgen.stats import RunStats, describe_failure
+
+__all__ = ["RunResult", "make_brief", "run"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced, in input order (None where an item failed)."""
+
+    settings: Settings
+    stats: RunStats
+    candidates: list[ArticleCandidate | None]
+    cards: list[ArticleCard | None]
+    scores: list[CardScore | None]
+    post: Post | None = None
+    error: str | None = None
+    wall_seconds: float = 0.0
+    stopped: str | None = None  # why dispatching stopped early (budget, interrupt)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def aborted(cls, settings: Settings, error: str) -> RunResult:
+        """A run that stopped before its first item."""
+        n = settings.iterations
+        return cls(settings, RunStats(), [None] * n, [None] * n, [None] * n, error=error)
+
+    @property
+    def status(self) -> str:
+        if self.stopped == "interrupted":
+            return "interrupted"
+        if self.error is not None or not self._produced():
+            return "failed"
+        failed = any(s.failed for s in self.stats.stages.values())
+        return "partial" if failed or self.stopped else "ok"
+
+    def _produced(self) -> bool:
+        if self.settings.synthesis:
+            return self.post is not None
+        return any(c is not None for c in self.candidates)
+
+
+def make_brief(settings: Settings) -> Brief:
+    b = settings.brief
+    return Brief(
+        topic=settings.topic,
+        audience=b.audience,
+        tone=b.tone,
+        keywords=list(b.keywords),
+        words=b.words,
+        call_to_action=b.call_to_action,
+    )
+
+
+async def run(
+    settings: Settings,
+    complete: Complete,
+    *,
+    endpoint: str,
+    observers: Sequence[Observer] = (),
+    store: CallStore | None = None,
+) -> RunResult:
+    """Run every stage against one endpoint; failures are recorded per item, not raised."""
+    started = time.monotonic()
+    stats = RunStats()
+    n = settings.iterations
+    result = RunResult(settings, stats, [None] * n, [None] * n, [None] * n)
+    callers = _callers(settings, complete, endpoint, stats, store, observers)
+    flow = _Flow(settings, make_brief(settings), callers, stats, result)
+    try:
+        if settings.parallel:
+            await flow.streaming()
+        else:
+            await flow.staged()
+        if settings.synthesis:
+            await flow.synthesis()
+    except FatalLLMError as exc:
+        result.error = f"{endpoint}: {exc}"
+    finally:
+        result.wall_seconds = time.monotonic() - started
+    return result
+
+
+def _callers(
+    settings: Settings,
+    complete: Complete,
+    endpoint: str,
+    stats: RunStats,
+    store: CallStore | None,
+    observers: Sequence[Observer],
+) -> dict[str, StageCaller]:
+    governor = build_governor(settings, MultiObserver([stats, *observers]))
+    callers = {}
+    for name in STAGES:
+        cfg = settings.stage.get(name)
+        lane = governor.lane(name, settings.stage_concurrency(name), retry_policy(cfg.retry))
+        params = StageParams(
+            stage=name,
+            endpoint=endpoint,
+            model=settings.stage_model(name),
+            temperature=cfg.temperature,
+            max_tokens=cfg.max_tokens,
+            seed=settings.seed,
+            json_schema=settings.llm.json_schema,
+        )
+        callers[name] = StageCaller(params, complete, lane, stats[name], store)
+    return callers
+
+
+class _Flow:
+    """The order in which items move through the stages."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        brief: Brief,
+        callers: dict[str, StageCaller],
+        stats: RunStats,
+        result: RunResult,
+    ) -> None:
+        self.s = settings
+        self.brief = brief
+        self.llm = callers
+        self.stats = stats
+        self.result = result
+
+    async def staged(self) -> None:
+        """The seed's order: all candidates, then all cards, then all scores; one at a time."""
+        ids = list(range(1, self.s.iterations + 1))
+        await _each(ids, self._candidate)
+        if not self.s.synthesis:
+            return
+        await _each([i for i in ids if self.result.candidates[i - 1]], self._card)
+        await _each([i for i in ids if self.result.cards[i - 1]], self._score)
+
+    async def streaming(self) -> None:
+        """Each item moves on as soon as its previous stage is done."""
+
+        async def item(i: int) -> None:
+            await self._candidate(i)
+            if self.s.synthesis and self.result.candidates[i - 1]:
+                await self._card(i)
+                if self.result.cards[i - 1]:
+                    await self._score(i)
+
+        await _each(list(range(1, self.s.iterations + 1)), item, concurrency=None)
+
+    async def synthesis(self) -> None:
+        scored = [s for s in self.result.scores if s is not None]
+        if not scored:
+            self.result.notes.append("no card was scored, so there is nothing to synthesize")
+            return
+        top = select_top(scored, self.s.top_k)
+        cards = [self.result.cards[s.article_id - 1] for s in top]
+        post = await self._record(
+            "synthesize",
+            "post",
+            lambda: synthesize_post(
+                self.brief, [c for c in cards if c is not None], top, self.llm["synthesize"]
+            ),
+        )
+        self.result.post = post
+
+    async def _candidate(self, i: int) -> None:
+        self.result.candidates[i - 1] = await self._record(
+            "candidates", str(i), lambda: write_candidate(i, self.brief, self.llm["candidates"])
+        )
+
+    async def _card(self, i: int) -> None:
+        candidate = self.result.candidates[i - 1]
+        assert candidate is not None
+        self.result.cards[i - 1] = await self._record(
+            "extract", str(i), lambda: extract_card(candidate, self.llm["extract"])
+        )
+
+    async def _score(self, i: int) -> None:
+        card = self.result.cards[i - 1]
+        assert card is not None
+        self.result.scores[i - 1] = await self._record(
+            "score",
+            str(i),
+            lambda: score_card(
+                card, self.s.criteria, self.s.votes, self.llm["score"], audience=self.brief.audience
+            ),
+        )
+
+    async def _record(self, stage: str, item: str, make: Callable[[], Awaitable[T]]) -> T | None:
+        """Run one item of a stage; a failure is recorded with its reason and the run goes on."""
+        st = self.stats[stage]
+        st.items += 1
+        try:
+            value = await make()
+        except FatalLLMError:
+            raise
+        except Exception as exc:
+            st.record_item(item, exc)
+            logger.warning("{} item {} failed: {}", stage, item, describe_failure(exc))
+            return None
+        st.record_item(item, None)
+        return value
+
+
+async def _each(
+    ids: list[int], fn: Callable[[int], Awaitable[None]], *, concurrency: int | None = 1
+) -> None:
+    outcome = await run_ordered(
+        ids, fn, concurrency=concurrency, second_pass=False, fatal=(FatalLLMError, RunAborted)
+    )
+    for error in outcome.errors.values():
+        raise error  # _record catches item failures; anything left here is a bug

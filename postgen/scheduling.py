@@ -1,0 +1,61 @@
+"""Rate, concurrency and retry composed in one place: settings in, a Governor out."""
+
+from __future__ import annotations
+
+from scheduler import (
+    AIMDLimit,
+    FixedLimit,
+    Governor,
+    LatencyBrake,
+    Limit,
+    Observer,
+    RetryBudget,
+    RetryPolicy,
+)
+
+from postgen.config import RetryConfig, SchedulerConfig, Settings
+from postgen.llm.classify import feedback, verdict_for
+
+__all__ = ["build_governor", "retry_policy"]
+
+
+def build_governor(settings: Settings, observer: Observer, *, name: str | None = None) -> Governor:
+    """One governor per endpoint, shared by every stage of the run."""
+    sc = settings.scheduler
+    return Governor(
+        name or settings.llm.model,
+        _limit(settings, sc),
+        verdict_for,
+        feedback,
+        observer=observer,
+        rpm=sc.rpm,
+        tpm=sc.tpm,
+        gate_jitter=sc.gate_jitter,
+        budget=RetryBudget(ratio=sc.retry_budget),
+        pace_from_headers=sc.pace_from_headers and settings.parallel,
+    )
+
+
+def retry_policy(retry: RetryConfig) -> RetryPolicy:
+    return RetryPolicy(
+        attempts=retry.attempts,
+        initial_backoff_s=retry.initial_backoff_s,
+        max_backoff_s=retry.max_backoff_s,
+        deadline_s=retry.deadline_s,
+        timeout_s=retry.timeout_s,
+    )
+
+
+def _limit(settings: Settings, sc: SchedulerConfig) -> Limit:
+    if not settings.parallel:
+        return FixedLimit(1)
+    if sc.kind == "fixed":
+        return FixedLimit(sc.maximum)
+    brake = LatencyBrake(tolerance=sc.brake_tolerance) if sc.latency_brake else None
+    return AIMDLimit(
+        initial=sc.initial,
+        minimum=sc.minimum,
+        maximum=sc.maximum,
+        backoff=sc.backoff,
+        brake=brake,
+    )

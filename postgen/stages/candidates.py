@@ -1,0 +1,42 @@
+"""Stage 1: write one candidate article for the brief."""
+
+from __future__ import annotations
+
+from postgen.calls import StageCaller
+from postgen.domain import ArticleCandidate, Brief
+from postgen.errors import InvalidOutput
+from postgen.prompts import render
+
+__all__ = ["ANGLES", "write_candidate"]
+
+# Each candidate takes a different angle, so the judges have real alternatives to compare.
+ANGLES = (
+    "a practical how-to",
+    "a contrarian take",
+    "a customer story",
+    "a myth-busting piece",
+    "a step-by-step playbook",
+    "an executive briefing",
+    "lessons learned from failure",
+    "a checklist for getting started",
+    "a cost-and-benefit analysis",
+    "a look at what comes next",
+)
+
+
+def angle_for(article_id: int) -> str:
+    base = ANGLES[(article_id - 1) % len(ANGLES)]
+    round_ = (article_id - 1) // len(ANGLES)
+    return base if round_ == 0 else f"{base} (variation {round_ + 1})"
+
+
+async def write_candidate(article_id: int, brief: Brief, llm: StageCaller) -> ArticleCandidate:
+    angle = angle_for(article_id)
+    messages = render("candidate", brief=brief, angle=angle)
+    completion = await llm.text(messages, item=str(article_id))
+    content = completion.text.strip()
+    if len(content) < 40:
+        raise InvalidOutput(f"candidate {article_id} is too short ({len(content)} characters)")
+    return ArticleCandidate(
+        article_id=article_id, angle=angle, content=content, model=completion.model
+    )

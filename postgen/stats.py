@@ -1,0 +1,145 @@
+"""Per-stage bookkeeping of a run, fed by the scheduler's observer callbacks."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from postgen.config import STAGES
+from postgen.llm.types import Completion
+from scheduler import Verdict
+
+__all__ = ["RunStats", "StageStats"]
+
+
+@dataclass
+class StageStats:
+    name: str
+    items: int = 0
+    succeeded: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    cached: int = 0
+    rate_limited: int = 0
+    retries: int = 0
+    reasks: int = 0
+    repairs: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latencies: list[float] = field(default_factory=list)
+    inflight: int = 0
+    max_concurrency_reached: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def record_success(self, completion: Completion) -> None:
+        self.input_tokens += completion.usage.input_tokens
+        self.output_tokens += completion.usage.output_tokens
+
+    def record_cached(self, completion: Completion) -> None:
+        self.cached += 1
+
+    def record_item(self, item: str, error: BaseException | None) -> None:
+        if error is None:
+            self.succeeded += 1
+        else:
+            self.failures.append({"item": item, "reason": describe_failure(error)})
+
+    def touch(self) -> None:
+        now = time.monotonic()
+        self.started_at = self.started_at if self.started_at is not None else now
+        self.finished_at = now
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def wall_seconds(self) -> float:
+        if self.started_at is None or self.finished_at is None:
+            return 0.0
+        return self.finished_at - self.started_at
+
+    def latency_quantile(self, q: float) -> float | None:
+        if not self.latencies:
+            return None
+        if len(self.latencies) == 1:
+            return self.latencies[0]
+        cuts = statistics.quantiles(self.latencies, n=100, method="inclusive")
+        return cuts[min(98, max(0, round(q * 100) - 1))]
+
+    def as_dict(self) -> dict[str, Any]:
+        p50, p95 = self.latency_quantile(0.5), self.latency_quantile(0.95)
+        return {
+            "items": self.items,
+            "succeeded": self.succeeded,
+            "failed": self.failures,
+            "requests": self.requests,
+            "cached": self.cached,
+            "rate_limited": self.rate_limited,
+            "retries": self.retries,
+            "reasks": self.reasks,
+            "repairs": self.repairs,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "latency_p50_s": None if p50 is None else round(p50, 4),
+            "latency_p95_s": None if p95 is None else round(p95, 4),
+            "max_concurrency_reached": self.max_concurrency_reached,
+            "wall_seconds": round(self.wall_seconds, 3),
+        }
+
+
+class RunStats:
+    """All stages' stats; implements the scheduler's Observer protocol."""
+
+    def __init__(self) -> None:
+        self.stages = {name: StageStats(name) for name in STAGES}
+        self.limit_changes: list[tuple[float, int]] = []
+
+    def __getitem__(self, stage: str) -> StageStats:
+        return self.stages[stage]
+
+    def on_limit_change(self, name: str, old: int, new: int, reason: str) -> None:
+        self.limit_changes.append((time.monotonic(), new))
+
+    def on_gate(self, name: str, closed: bool, wait_s: float) -> None:
+        pass
+
+    def on_dispatch(self, stage: str, inflight: int) -> None:
+        st = self.stages[stage]
+        st.touch()
+        st.requests += 1
+        st.inflight = inflight
+        st.max_concurrency_reached = max(st.max_concurrency_reached, inflight)
+
+    def on_complete(self, stage: str, verdict: Verdict, latency_s: float, inflight: int) -> None:
+        st = self.stages[stage]
+        st.touch()
+        st.inflight = inflight
+        st.latencies.append(latency_s)
+        if verdict.reason == "rate_limited":
+            st.rate_limited += 1
+
+    def on_retry(self, stage: str, attempt: int, reason: str, wait_s: float) -> None:
+        self.stages[stage].retries += 1
+
+    def on_wait(self, stage: str, cause: str, seconds: float) -> None:
+        pass
+
+    def total_requests(self) -> int:
+        return sum(s.requests for s in self.stages.values())
+
+    def total_tokens(self) -> int:
+        return sum(s.input_tokens + s.output_tokens for s in self.stages.values())
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line for run.json: the last underlying error, never a traceback."""
+    last = getattr(error, "last", None)
+    cause = last if isinstance(last, BaseException) else error
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    reason = getattr(cause, "reason", None) or type(cause).__name__
+    prefix = "retries exhausted: " if last is not None else ""
+    return f"{prefix}{reason}: {text}"[:300]
