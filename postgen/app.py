@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from loguru import logger
 
+from postgen.calls import CallStore
 from postgen.config import Settings
 from postgen.errors import AuthError, ConnectionFailed, LLMError, QuotaExceeded, RunAborted
 from postgen.llm import ChatClient, api_key_from_env
@@ -17,6 +18,8 @@ from postgen.logs import run_logging
 from postgen.outputs import write_outputs
 from postgen.pipeline import RunResult, run
 from postgen.report import summary_table
+from postgen.stats import RunStats
+from scheduler import Observer
 
 __all__ = ["Endpoint", "execute", "open_endpoint", "run_async"]
 
@@ -58,13 +61,30 @@ def open_endpoint(settings: Settings, api_key: str | None) -> Iterator[Endpoint]
         yield Endpoint(server.base_url, api_key)
 
 
-async def run_async(settings: Settings, endpoint: Endpoint) -> RunResult:
+async def run_async(
+    settings: Settings,
+    endpoint: Endpoint,
+    *,
+    observers: Sequence[Observer] = (),
+    store: CallStore | None = None,
+    stats: RunStats | None = None,
+) -> RunResult:
+    """Check the endpoint, then run the pipeline against it."""
     client = ChatClient(
-        endpoint.base_url, api_key=endpoint.api_key, connect_timeout_s=settings.llm.connect_timeout_s
+        endpoint.base_url,
+        api_key=endpoint.api_key,
+        connect_timeout_s=settings.llm.connect_timeout_s,
     )
     try:
         await preflight(client, settings.llm.model)
-        return await run(settings, client.complete, endpoint=endpoint.base_url)
+        return await run(
+            settings,
+            client.complete,
+            endpoint=endpoint.base_url,
+            observers=observers,
+            store=store,
+            stats=stats,
+        )
     except RunAborted as exc:
         return RunResult.aborted(settings, str(exc))
     finally:

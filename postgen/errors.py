@@ -1,20 +1,20 @@
 """The postgen error tree, drawn once.
 
-    PostgenError
-    ├── ConfigError          bad configuration or input: exit code 2, one line
-    ├── RunAborted           the run cannot go on (fatal LLM error, unreachable endpoint)
-    └── LLMError             one LLM call went wrong; classified once, at the client
-        ├── RateLimited      429 with an optional Retry-After
-        ├── Overloaded       503/529, or the server's queue overflowed
-        ├── ServerError      other 5xx
-        ├── Timeout          no answer within the per-request timeout
-        ├── ConnectionFailed the endpoint refused or dropped the connection
-        ├── InvalidOutput    a 200 whose content does not parse or validate
-        └── FatalLLMError    retrying cannot help: the run aborts
-            ├── AuthError        401/403
-            ├── QuotaExceeded    429 insufficient_quota
-            ├── ModelNotFound    404 on the model
-            └── BadRequest       other 4xx
+PostgenError
+├── ConfigError          bad configuration or input: exit code 2, one line
+├── RunAborted           the run cannot go on (fatal LLM error, unreachable endpoint)
+└── LLMError             one LLM call went wrong; classified once, at the client
+    ├── RateLimited      429 with an optional Retry-After
+    ├── Overloaded       503/529, or the server's queue overflowed
+    ├── ServerError      other 5xx
+    ├── Timeout          no answer within the per-request timeout
+    ├── ConnectionFailed the endpoint refused or dropped the connection
+    ├── InvalidOutput    a 200 whose content does not parse or validate
+    └── FatalLLMError    retrying cannot help: the run aborts
+        ├── AuthError        401/403
+        ├── QuotaExceeded    429 insufficient_quota
+        ├── ModelNotFound    404 on the model
+        └── BadRequest       other 4xx
 """
 
 from __future__ import annotations

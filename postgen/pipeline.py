@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from loguru import logger
-from scheduler import MultiObserver, Observer, run_ordered
 
 from postgen.calls import CallStore, Complete, StageCaller, StageParams
 from postgen.config import STAGES, Settings
@@ -17,6 +16,7 @@ from postgen.errors import FatalLLMError, RunAborted
 from postgen.scheduling import build_governor, retry_policy
 from postgen.stages import extract_card, score_card, select_top, synthesize_post, write_candidate
 from postgen.stats import RunStats, describe_failure
+from scheduler import MultiObserver, Observer, run_ordered
 
 __all__ = ["RunResult", "make_brief", "run"]
 
@@ -78,10 +78,14 @@ async def run(
     endpoint: str,
     observers: Sequence[Observer] = (),
     store: CallStore | None = None,
+    stats: RunStats | None = None,
 ) -> RunResult:
-    """Run every stage against one endpoint; failures are recorded per item, not raised."""
+    """Run every stage against one endpoint; failures are recorded per item, not raised.
+
+    Pass `stats` to watch the run while it goes (progress display, metrics collectors).
+    """
     started = time.monotonic()
-    stats = RunStats()
+    stats = stats if stats is not None else RunStats()
     n = settings.iterations
     result = RunResult(settings, stats, [None] * n, [None] * n, [None] * n)
     callers = _callers(settings, complete, endpoint, stats, store, observers)

@@ -6,8 +6,19 @@ from postgen.pipeline import RunResult
 
 __all__ = ["summary_table"]
 
-_COLUMNS = ("stage", "ok", "failed", "requests", "retries", "429s", "tokens in/out", "p50 s",
-            "p95 s", "max conc", "wall s")
+_COLUMNS = (
+    "stage",
+    "ok",
+    "failed",
+    "requests",
+    "retries",
+    "429s",
+    "tokens in/out",
+    "p50 s",
+    "p95 s",
+    "max conc",
+    "wall s",
+)
 
 
 def summary_table(result: RunResult) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from postgen.config import RetryConfig, SchedulerConfig, Settings
+from postgen.llm.classify import feedback, verdict_for
 from scheduler import (
     AIMDLimit,
     FixedLimit,
@@ -12,9 +14,6 @@ from scheduler import (
     RetryBudget,
     RetryPolicy,
 )
-
-from postgen.config import RetryConfig, SchedulerConfig, Settings
-from postgen.llm.classify import feedback, verdict_for
 
 __all__ = ["build_governor", "retry_policy"]
 

@@ -1,0 +1,22 @@
+"""The built-in simulated OpenAI-compatible provider (see DESIGN.md §4).
+
+`SimServer(config).start()` runs it on a background thread and returns the base URL;
+`await serve(config)` runs it inside the current event loop; `python -m postgen.sim` runs it
+as a process.
+"""
+
+from __future__ import annotations
+
+from .app import SimApp, serve
+from .config import DEFAULT_MODELS, ScheduleStep, SimConfig, parse_schedule
+from .server import SimServer
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "ScheduleStep",
+    "SimApp",
+    "SimConfig",
+    "SimServer",
+    "parse_schedule",
+    "serve",
+]

@@ -1,0 +1,100 @@
+"""`python -m postgen.sim`: command-line options → `SimConfig`, then serve until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import Sequence
+
+from .app import serve
+from .config import DEFAULT_MODELS, SimConfig, parse_schedule
+
+__all__ = ["build_parser", "config_from_args", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m postgen.sim",
+        description="A simulated OpenAI-compatible chat-completions provider for postgen.",
+    )
+    add = p.add_argument
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=8000, help="0 picks a free port")
+    add("--seed", type=int, default=0, help="content and fault seed")
+    add("--time-scale", type=float, default=1.0, help="latency multiplier; 0 = no latency")
+    add("--ttft", type=float, default=0.3, help="time to first token, seconds")
+    add("--per-token", type=float, default=0.01, help="seconds per output token")
+    add("--rpm", type=int, help="requests per minute (bucket burst = rpm/6)")
+    add("--tpm", type=int, help="tokens per minute (bucket burst = tpm/6)")
+    add("--no-rate-headers", action="store_true", help="omit x-ratelimit-* headers")
+    add("--no-retry-after", action="store_true", help="omit retry-after on 429")
+    add("--capacity", type=int, help="requests processed at once (hidden)")
+    add("--queue", type=int, default=0, help="requests that may wait for capacity; more → 503")
+    add("--schedule", default="", help='limit changes, e.g. "30:capacity=4,60:rpm=120"')
+    add("--error-rate", type=float, default=0.0, help="fraction answered 500")
+    add("--hang-rate", type=float, default=0.0, help="fraction that hang for --hang-s")
+    add("--hang-s", type=float, default=30.0, help="real seconds a hung request hangs")
+    add("--malformed-rate", type=float, default=0.0, help="fraction of JSON replies truncated")
+    add("--burst-429-every", type=float, help="open a 429 window every N seconds")
+    add("--burst-429-len", type=float, default=0.0, help="length of each 429 window, seconds")
+    add("--api-key", help="require 'Authorization: Bearer KEY'")
+    add("--insufficient-quota", action="store_true", help="answer every request 429 quota")
+    add("--model", action="append", default=[], help="accept this model too (repeatable)")
+    add("--any-model", action="store_true", help="accept every model name")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    models: tuple[str, ...] = ()
+    if not args.any_model:
+        models = tuple(dict.fromkeys([*DEFAULT_MODELS, *args.model]))
+    return SimConfig(
+        seed=args.seed,
+        time_scale=args.time_scale,
+        ttft_s=args.ttft,
+        per_token_s=args.per_token,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        rate_headers=not args.no_rate_headers,
+        retry_after=not args.no_retry_after,
+        capacity=args.capacity,
+        queue=args.queue,
+        schedule=parse_schedule(args.schedule),
+        error_rate=args.error_rate,
+        hang_rate=args.hang_rate,
+        hang_s=args.hang_s,
+        malformed_rate=args.malformed_rate,
+        burst_429_every_s=args.burst_429_every,
+        burst_429_len_s=args.burst_429_len,
+        api_key=args.api_key,
+        insufficient_quota=args.insufficient_quota,
+        models=models,
+    )
+
+
+async def _serve_forever(config: SimConfig, host: str, port: int) -> None:
+    app = await serve(config, host, port)
+    print(f"postgen.sim listening on {app.url.removesuffix('/v1')}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await app.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever(config, args.host, args.port))
+    return 0

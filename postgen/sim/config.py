@@ -1,0 +1,111 @@
+"""Simulator settings: `SimConfig`, `ScheduleStep` and the `--schedule` parser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["DEFAULT_MODELS", "ScheduleStep", "SimConfig", "parse_schedule"]
+
+DEFAULT_MODELS: tuple[str, ...] = ("sim-1", "sim-large")
+_STEP_KEYS = ("rpm", "tpm", "capacity")
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleStep:
+    """At `at_s` real seconds after start, set limits (None = unchanged, 0 = unlimited)."""
+
+    at_s: float
+    rpm: int | None = None
+    tpm: int | None = None
+    capacity: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.at_s < 0:
+            raise ValueError(f"schedule step time must be >= 0, got {self.at_s}")
+        for key in _STEP_KEYS:
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                raise ValueError(f"schedule {key} must be >= 0, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """Every option of `python -m postgen.sim`; the defaults mean no limits and no faults.
+
+    Rates (`rpm`, `tpm`), the schedule, burst windows and `hang_s` are in real seconds;
+    `time_scale` only scales the simulated latency (`0` = answer at once).
+    """
+
+    seed: int = 0
+    time_scale: float = 1.0
+    ttft_s: float = 0.3
+    per_token_s: float = 0.01
+    rpm: int | None = None
+    tpm: int | None = None
+    rate_headers: bool = True
+    retry_after: bool = True
+    capacity: int | None = None
+    queue: int = 0
+    schedule: tuple[ScheduleStep, ...] = ()
+    error_rate: float = 0.0
+    hang_rate: float = 0.0
+    hang_s: float = 30.0
+    malformed_rate: float = 0.0
+    burst_429_every_s: float | None = None
+    burst_429_len_s: float = 0.0
+    api_key: str | None = None
+    insufficient_quota: bool = False
+    models: tuple[str, ...] = field(default=DEFAULT_MODELS)
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "hang_rate", "malformed_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        for name in ("time_scale", "ttft_s", "per_token_s", "hang_s", "burst_429_len_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("rpm", "tpm", "capacity"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0 or None, got {value}")
+        if self.queue < 0:
+            raise ValueError(f"queue must be >= 0, got {self.queue}")
+        if self.burst_429_every_s is not None and self.burst_429_every_s <= 0:
+            raise ValueError(f"burst_429_every_s must be > 0, got {self.burst_429_every_s}")
+        object.__setattr__(self, "schedule", tuple(sorted(self.schedule, key=lambda s: s.at_s)))
+        object.__setattr__(self, "models", tuple(self.models))
+
+
+def parse_schedule(text: str) -> tuple[ScheduleStep, ...]:
+    """Parse `"30:capacity=4,60:rpm=120"` (also `30:capacity=4;rpm=100`) into steps."""
+    steps: list[ScheduleStep] = []
+    current: dict[str, int] | None = None
+    at_s = 0.0
+    for raw in text.replace(";", ",").split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        if ":" in item:
+            if current is not None:
+                steps.append(ScheduleStep(at_s, **current))
+            head, item = item.split(":", 1)
+            at_s = _number(head, text)
+            current = {}
+        if current is None:
+            raise ValueError(f"schedule {text!r}: expected 'SECONDS:key=value'")
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in _STEP_KEYS:
+            raise ValueError(f"schedule {text!r}: expected rpm|tpm|capacity=N, got {item!r}")
+        current[key] = 0 if value.strip().lower() in ("none", "off") else int(value)
+    if current is not None:
+        steps.append(ScheduleStep(at_s, **current))
+    return tuple(sorted(steps, key=lambda s: s.at_s))
+
+
+def _number(value: str, text: str) -> float:
+    try:
+        return float(value.strip().removesuffix("s"))
+    except ValueError:
+        raise ValueError(f"schedule {text!r}: bad time {value!r}") from None

@@ -1,0 +1,52 @@
+"""Adaptive concurrency, pacing and retries for many parallel calls to a rate-limited API.
+
+Generic: pure stdlib + tenacity + aiolimiter. Time and randomness are injected everywhere.
+"""
+
+from scheduler.clock import Clock, Sleep
+from scheduler.governor import Governor
+from scheduler.lane import Lane
+from scheduler.limiter import Limiter, Permit
+from scheduler.limits import (
+    AIMDLimit,
+    FixedLimit,
+    LatencyBrake,
+    Limit,
+    LimitBase,
+    LimitListener,
+    Sample,
+)
+from scheduler.observer import MultiObserver, NullObserver, Observer
+from scheduler.ordered import OrderedResult, run_ordered
+from scheduler.pacing import Pacer
+from scheduler.retry import RetriesExhausted, RetryBudget, RetryPolicy
+from scheduler.verdict import Feedback, Kind, ServerLimits, Verdict
+
+__all__ = [
+    "AIMDLimit",
+    "Clock",
+    "Feedback",
+    "FixedLimit",
+    "Governor",
+    "Kind",
+    "Lane",
+    "LatencyBrake",
+    "Limit",
+    "LimitBase",
+    "LimitListener",
+    "Limiter",
+    "MultiObserver",
+    "NullObserver",
+    "Observer",
+    "OrderedResult",
+    "Pacer",
+    "Permit",
+    "RetriesExhausted",
+    "RetryBudget",
+    "RetryPolicy",
+    "Sample",
+    "ServerLimits",
+    "Sleep",
+    "Verdict",
+    "run_ordered",
+]

@@ -1,0 +1,190 @@
+"""A lane: one stage's calls through a governor, with its own ceiling and retry policy.
+
+Each attempt: wait for the cool-down gate holding nothing, wait for the pacers, take a lane
+slot (ceiling) then a governor slot (adaptive limit), run `fn` under a timeout on the injected
+clock, release both slots and feed the limit (success, drop, or ignored for RETRY/FAIL/FATAL),
+report to the observer. Backoff sleeps (tenacity) happen between attempts, holding no slot.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from scheduler.limiter import Limiter, Permit
+from scheduler.retry import (
+    RetriesExhausted,
+    RetryPolicy,
+    _FullJitter,
+    _StopAfterDeadline,
+    _StopWhenBroke,
+)
+from scheduler.verdict import Kind, Verdict
+
+if TYPE_CHECKING:
+    from scheduler.governor import Governor
+
+__all__ = ["Lane"]
+
+T = TypeVar("T")
+_OK = Verdict(Kind.SUCCESS, "ok")
+
+
+class Lane:
+    """Runs one stage's logical requests: gate, pacing, slots, timeout, retries."""
+
+    def __init__(self, governor: "Governor", stage: str, ceiling: int, retry: RetryPolicy) -> None:
+        self.stage, self.retry = stage, retry
+        self._gov = governor
+        self._ceiling = ceiling
+        self._slots = Limiter(lambda: self._ceiling, governor.clock)
+        self._fallback = asyncio.Lock()
+        self._running = 0  # dispatched; lane slots also cover requests queued for the governor
+
+    @property
+    def ceiling(self) -> int:
+        """Most requests this stage may have in flight."""
+        return self._ceiling
+
+    @ceiling.setter
+    def ceiling(self, value: int) -> None:
+        self._ceiling = value
+        self._slots.refresh()
+
+    @property
+    def inflight(self) -> int:
+        """This stage's requests in flight."""
+        return self._running
+
+    async def call(self, fn: Callable[[], Awaitable[T]], *, est_tokens: int = 0) -> T:
+        """One logical request with retries; FAIL, FATAL and a spent budget raise as is."""
+        gov = self._gov
+        if gov.budget is not None:
+            gov.budget.record_attempt()
+        deadline = _StopAfterDeadline(gov.clock, gov.clock(), self.retry.deadline_s)
+
+        def give_up(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            if state.attempt_number < self.retry.attempts and not deadline(state):
+                raise exc or RuntimeError("retry budget spent")  # budget: fail as is
+            verdict = gov.verdict(exc) if exc is not None else None
+            raise RetriesExhausted(self.stage, state.attempt_number, exc, verdict) from exc
+
+        retrying = AsyncRetrying(
+            sleep=gov.sleep,
+            stop=stop_after_attempt(self.retry.attempts) | deadline | _StopWhenBroke(gov.budget),
+            wait=_FullJitter(self.retry, gov.rng, gov.verdict),
+            retry=retry_if_exception(self._retryable),
+            before_sleep=self._before_sleep,
+            retry_error_callback=give_up,
+        )
+        result: T = await retrying(self._attempt, fn, est_tokens, deadline.remaining)
+        return result
+
+    async def call_with_fallback(self, fn: Callable[[], Awaitable[T]], *, est_tokens: int = 0) -> T:
+        """Like `call`, then one serialised last attempt if retries ran out."""
+        try:
+            return await self.call(fn, est_tokens=est_tokens)
+        except RetriesExhausted as first:
+            async with self._fallback:
+                try:
+                    return await self._attempt(fn, est_tokens, lambda: None)
+                except Exception as exc:
+                    verdict = self._gov.verdict(exc)
+                    if not verdict.retryable:
+                        raise
+                    raise RetriesExhausted(self.stage, first.attempts + 1, exc, verdict) from exc
+
+    async def _attempt(
+        self, fn: Callable[[], Awaitable[T]], est_tokens: int, remaining: Callable[[], float | None]
+    ) -> T:
+        gov = self._gov
+        lane_permit, gov_permit = await self._take_slots(est_tokens)
+        self._running += 1
+        gov.observer.on_dispatch(self.stage, self.inflight)
+        start = gov.clock()
+        try:
+            result = await self._timed(fn, _min(self.retry.timeout_s, remaining()))
+            feedback = gov.feedback(result)
+        except Exception as exc:
+            self._running -= 1
+            self._settle_error(exc, gov.clock() - start, lane_permit, gov_permit)
+            raise
+        except BaseException:  # cancelled: free the slots, tell the limit nothing
+            self._running -= 1
+            gov_permit.ignored()
+            lane_permit.ignored()
+            raise
+        self._running -= 1
+        latency = gov.clock() - start
+        gov_permit.success(latency, feedback.output_tokens)
+        lane_permit.success(latency, feedback.output_tokens)
+        if feedback.limits is not None:
+            gov.observe_limits(feedback.limits)
+        gov.observer.on_complete(self.stage, _OK, latency, self.inflight)
+        return result
+
+    async def _take_slots(self, est_tokens: int) -> tuple[Permit, Permit]:
+        gov, obs = self._gov, self._gov.observer
+        while True:
+            await gov.wait_gate(self.stage)
+            if (paced := await gov.pacer.wait(est_tokens)) > 0:
+                obs.on_wait(self.stage, "pacing", paced)
+            t0 = gov.clock()
+            lane_permit = await self._slots.acquire()
+            try:
+                gov_permit = await gov.slots.acquire()
+            except BaseException:
+                lane_permit.ignored()
+                raise
+            if (waited := gov.clock() - t0) > 0:
+                obs.on_wait(self.stage, "slot", waited)
+            if not gov.gate_closed:
+                return lane_permit, gov_permit
+            gov_permit.ignored()  # the gate closed while we queued: wait again holding nothing
+            lane_permit.ignored()
+
+    async def _timed(self, fn: Callable[[], Awaitable[T]], limit_s: float | None) -> T:
+        if limit_s is None:
+            return await fn()
+        async with asyncio.timeout(None) as cm:
+            timer = asyncio.create_task(self._expire(cm, limit_s))
+            try:
+                return await fn()
+            finally:
+                timer.cancel()
+
+    async def _expire(self, cm: asyncio.Timeout, after_s: float) -> None:
+        await self._gov.sleep(after_s)  # on the injected clock, unlike asyncio.timeout's own
+        cm.reschedule(asyncio.get_running_loop().time())
+
+    def _settle_error(self, exc: Exception, latency: float, lane: Permit, gov: Permit) -> None:
+        verdict = self._gov.verdict(exc)
+        if verdict.kind is Kind.DROP:
+            gov.dropped()
+        gov.ignored()
+        lane.ignored()
+        self._gov.observer.on_complete(self.stage, verdict, latency, self.inflight)
+        if verdict.limits is not None:
+            self._gov.observe_limits(verdict.limits)
+        if verdict.kind is Kind.DROP and verdict.retry_after is not None:
+            self._gov.cool_down(verdict.retry_after)
+
+    def _retryable(self, exc: BaseException) -> bool:
+        return isinstance(exc, Exception) and self._gov.verdict(exc).retryable
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        gov = self._gov
+        if gov.budget is not None:
+            gov.budget.spend()
+        exc = state.outcome.exception() if state.outcome else None
+        reason = gov.verdict(exc).reason if exc is not None else "unknown"
+        wait = state.next_action.sleep if state.next_action else 0.0
+        gov.observer.on_retry(self.stage, state.attempt_number, reason, wait)
+
+
+def _min(timeout: float | None, remaining: float | None) -> float | None:
+    if remaining is None or remaining <= 0:
+        return timeout  # no deadline, or a gate pushed us past it: keep the attempt's own
+    return remaining if timeout is None else min(timeout, remaining)

@@ -1,0 +1,314 @@
+"""Governor and lanes on a fake clock: gate, backoff, fatal errors, budget, pacing, ceilings."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from sched_fakes import FakeClock, MaxRandom
+
+from scheduler import (
+    AIMDLimit,
+    Feedback,
+    FixedLimit,
+    Governor,
+    Kind,
+    Limit,
+    NullObserver,
+    RetriesExhausted,
+    RetryBudget,
+    RetryPolicy,
+    ServerLimits,
+    Verdict,
+)
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+
+
+class ServerError(Exception): ...
+
+
+class BadRequest(Exception): ...
+
+
+class Unauthorized(Exception): ...
+
+
+def classify(exc: BaseException) -> Verdict:
+    if isinstance(exc, RateLimited):
+        return Verdict(Kind.DROP, "rate_limited", retry_after=exc.retry_after)
+    if isinstance(exc, ServerError):
+        return Verdict(Kind.RETRY, "server_error")
+    if isinstance(exc, BadRequest):
+        return Verdict(Kind.FAIL, "bad_request")
+    return Verdict(Kind.FATAL, "fatal")
+
+
+class Recorder(NullObserver):
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+
+    def on_limit_change(self, name: str, old: int, new: int, reason: str) -> None:
+        self.events.append(("limit", old, new, reason))
+
+    def on_gate(self, name: str, closed: bool, wait_s: float) -> None:
+        self.events.append(("gate", closed, wait_s))
+
+    def on_complete(self, stage: str, verdict: Verdict, latency_s: float, inflight: int) -> None:
+        self.events.append(("complete", verdict.reason, latency_s))
+
+    def on_retry(self, stage: str, attempt: int, reason: str, wait_s: float) -> None:
+        self.events.append(("retry", attempt, reason, wait_s))
+
+    def on_wait(self, stage: str, cause: str, seconds: float) -> None:
+        self.events.append(("wait", cause, seconds))
+
+    def of(self, kind: str) -> list[tuple[Any, ...]]:
+        return [e for e in self.events if e[0] == kind]
+
+
+def governor(clock: FakeClock, limit: Limit | None = None, **kw: Any) -> Governor:
+    kw.setdefault("observer", Recorder())
+    kw.setdefault("rng", MaxRandom())
+    kw.setdefault("gate_jitter", 0.0)
+    return Governor(
+        "test", limit or AIMDLimit(initial=4), classify, clock=clock, sleep=clock.sleep, **kw
+    )
+
+
+POLICY = RetryPolicy(attempts=4, initial_backoff_s=1.0, max_backoff_s=8.0, timeout_s=None)
+
+
+async def test_gate_holds_new_requests_and_retries_until_retry_after(clock: FakeClock) -> None:
+    obs = Recorder()
+    lane = governor(clock, observer=obs).lane("draft", 10, POLICY)
+    started: list[tuple[str, float]] = []
+    failed = False
+
+    async def first() -> str:
+        nonlocal failed
+        started.append(("first", clock()))
+        if not failed:
+            failed = True
+            raise RateLimited(retry_after=10.0)
+        return "a"
+
+    async def later() -> str:
+        started.append(("later", clock()))
+        return "b"
+
+    task = asyncio.create_task(lane.call(first))
+    await clock.sleep(0.5)
+    assert await lane.call(later) == "b"
+    assert await task == "a"
+    assert started[0] == ("first", 0.0)
+    assert all(t >= 10.0 for _, t in started[1:]) and len(started) == 3
+    assert obs.of("gate") == [("gate", True, 10.0), ("gate", False, 0.0)]
+    assert ("wait", "cooldown", 9.5) in obs.events
+
+
+async def test_retrying_task_holds_no_slot_while_backing_off(clock: FakeClock) -> None:
+    obs = Recorder()
+    gov = governor(clock, observer=obs)
+    lane = gov.lane("draft", 10, RetryPolicy(initial_backoff_s=5.0, timeout_s=None))
+    calls = 0
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ServerError
+        return "ok"
+
+    task = asyncio.create_task(lane.call(flaky))
+    await clock.sleep(1.0)
+    assert calls == 1 and lane.inflight == 0 and gov.inflight == 0
+    assert await task == "ok"
+    assert clock() == 5.0
+    assert obs.of("retry") == [("retry", 1, "server_error", 5.0)]
+    assert gov.limit == 4  # a RETRY is an ignored sample
+
+
+@pytest.mark.parametrize("error", [Unauthorized(), BadRequest()])
+async def test_fatal_and_fail_raise_at_once(clock: FakeClock, error: Exception) -> None:
+    lane = governor(clock).lane("draft", 10, POLICY)
+    calls = 0
+
+    async def broken() -> None:
+        nonlocal calls
+        calls += 1
+        raise error
+
+    with pytest.raises(type(error)):
+        await lane.call(broken)
+    with pytest.raises(type(error)):
+        await lane.call_with_fallback(broken)
+    assert calls == 2
+
+
+async def test_exhaustion_raises_retries_exhausted(clock: FakeClock) -> None:
+    lane = governor(clock).lane("draft", 10, POLICY)
+
+    async def down() -> None:
+        raise ServerError
+
+    with pytest.raises(RetriesExhausted) as info:
+        await lane.call(down)
+    assert info.value.attempts == 4 and isinstance(info.value.last, ServerError)
+    assert info.value.verdict == Verdict(Kind.RETRY, "server_error")
+
+
+async def test_deadline_stops_retries(clock: FakeClock) -> None:
+    policy = RetryPolicy(attempts=50, initial_backoff_s=1.0, max_backoff_s=4.0, deadline_s=10.0)
+    lane = governor(clock).lane("draft", 10, policy)
+
+    async def down() -> None:
+        raise ServerError
+
+    with pytest.raises(RetriesExhausted):
+        await lane.call(down)
+    assert clock() <= 10.0
+
+
+async def test_budget_stops_retries_of_a_dead_endpoint(clock: FakeClock) -> None:
+    budget = RetryBudget(ratio=0.0, min_retries=3, clock=clock)
+    lane = governor(clock, budget=budget).lane("draft", 10, RetryPolicy(attempts=6))
+    calls = 0
+
+    async def dead() -> None:
+        nonlocal calls
+        calls += 1
+        raise ServerError
+
+    for _ in range(5):
+        with pytest.raises(ServerError):
+            await lane.call(dead)
+    assert calls == 5 + 3  # without the budget: 5 * 6
+
+
+async def test_header_pacing_engages_when_limits_arrive(clock: FakeClock) -> None:
+    obs = Recorder()
+    limits = ServerLimits(limit_requests=6, limit_tokens=100_000)
+    gov = governor(clock, observer=obs, feedback=lambda r: Feedback(limits=limits))
+    lane = gov.lane("draft", 10, POLICY)
+
+    async def quick() -> int:
+        return 1
+
+    for _ in range(12):
+        await lane.call(quick, est_tokens=10)
+    assert gov.pacer.rpm == 6 and gov.pacer.tpm == 100_000
+    assert clock() == pytest.approx(50.0)  # 1 unpaced, 6 in the burst, then one per 10 s
+    assert len(obs.of("wait")) == 5
+
+
+async def test_exhausted_remaining_closes_gate_until_reset(clock: FakeClock) -> None:
+    gov = governor(clock)
+    gov.observe_limits(ServerLimits(remaining_requests=0, reset_requests_s=3.0))
+    assert gov.gate_closed and gov.pacer.rpm is None
+    await gov.wait_gate("draft")
+    assert clock() == 3.0
+
+
+async def test_ceiling_per_lane_and_shared_governor_limit(clock: FakeClock) -> None:
+    gov = governor(clock, FixedLimit(5))
+    narrow, wide = gov.lane("a", 2, POLICY), gov.lane("b", 10, POLICY)
+    peaks = {"a": 0, "b": 0, "gov": 0}
+
+    def work(lane_name: str, lane: Any) -> Any:
+        async def fn() -> None:
+            peaks[lane_name] = max(peaks[lane_name], lane.inflight)
+            peaks["gov"] = max(peaks["gov"], gov.inflight)
+            await clock.sleep(1.0)
+
+        return fn
+
+    await asyncio.gather(
+        *(narrow.call(work("a", narrow)) for _ in range(10)),
+        *(wide.call(work("b", wide)) for _ in range(10)),
+    )
+    assert peaks == {"a": 2, "b": 5, "gov": 5}
+    narrow.ceiling = 4
+    assert narrow.ceiling == 4
+
+
+async def test_timeouts_are_drops(clock: FakeClock) -> None:
+    obs = Recorder()
+    gov = governor(clock, AIMDLimit(initial=8), observer=obs)
+    lane = gov.lane("draft", 10, RetryPolicy(attempts=1, timeout_s=5.0))
+
+    async def hang() -> None:
+        await clock.sleep(100.0)
+
+    with pytest.raises(RetriesExhausted) as info:
+        await lane.call(hang)
+    assert info.value.verdict == Verdict(Kind.DROP, "timeout")
+    assert clock() == 5.0 and gov.limit == 4
+    assert ("limit", 8, 4, "decrease") in obs.events
+    assert ("complete", "timeout", 5.0) in obs.events
+
+
+async def test_successes_grow_the_shared_limit(clock: FakeClock) -> None:
+    gov = governor(clock, AIMDLimit(initial=2))
+    lane = gov.lane("draft", 100, POLICY)
+
+    async def fn() -> None:
+        await clock.sleep(1.0)
+
+    await asyncio.gather(*(lane.call(fn) for _ in range(30)))
+    assert gov.limit > 2
+
+
+async def test_fallback_gets_one_serialised_extra_attempt(clock: FakeClock) -> None:
+    lane = governor(clock).lane("draft", 10, RetryPolicy(attempts=2, timeout_s=None))
+    calls = 0
+
+    async def third_time_lucky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise ServerError
+        return "ok"
+
+    assert await lane.call_with_fallback(third_time_lucky) == "ok"
+    calls = -10
+    with pytest.raises(RetriesExhausted) as info:
+        await lane.call_with_fallback(third_time_lucky)
+    assert info.value.attempts == 3
+
+
+async def test_cancelled_call_frees_its_slots(clock: FakeClock) -> None:
+    gov = governor(clock, AIMDLimit(initial=4))
+    lane = gov.lane("draft", 10, POLICY)
+
+    async def slow() -> None:
+        await clock.sleep(100.0)
+
+    task = asyncio.create_task(lane.call(slow))
+    await clock.sleep(1.0)
+    assert lane.inflight == 1 and gov.inflight == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert lane.inflight == 0 and gov.inflight == 0 and gov.limit == 4
+
+
+async def test_gate_closing_while_queued_for_a_slot_sends_waiter_back(clock: FakeClock) -> None:
+    gov = governor(clock, FixedLimit(1))
+    lane = gov.lane("draft", 10, POLICY)
+    started: list[float] = []
+
+    async def hold() -> None:
+        await clock.sleep(2.0)
+        gov.cool_down(5.0)
+
+    async def probe() -> None:
+        started.append(clock())
+
+    first = asyncio.create_task(lane.call(hold))
+    await clock.sleep(1.0)
+    await lane.call(probe)
+    await first
+    assert started == [7.0]
