@@ -194,6 +194,9 @@ class Settings:
 def register_schema() -> None:
     """Make the schema available to `conf/config.yaml` as `postgen_schema`."""
     ConfigStore.instance().store(name="postgen_schema", node=Settings)
+    if not OmegaConf.has_resolver("min"):
+        # `top_k: ${min:3,${iterations}}` keeps the default valid for small runs.
+        OmegaConf.register_new_resolver("min", lambda *xs: min(int(x) for x in xs))
 
 
 def load_settings(cfg: DictConfig | Settings) -> Settings:

@@ -1,0 +1,136 @@
+"""The client classifies every answer once (transport seam: each test is about one tiny thing)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from postgen.errors import (
+    AuthError,
+    BadRequest,
+    ConnectionFailed,
+    ModelNotFound,
+    Overloaded,
+    QuotaExceeded,
+    RateLimited,
+    ServerError,
+)
+from postgen.llm import ChatClient, ChatRequest
+from postgen.llm.classify import verdict_for
+from postgen.llm.headers import parse_duration, retry_after_seconds, server_limits
+from scheduler import Kind
+
+REQUEST = ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}])
+
+
+def _client(status: int, body: object, headers: dict[str, str] | None = None) -> ChatClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json=body, headers=headers or {})
+
+    return ChatClient("http://llm.test/v1", transport=httpx.MockTransport(handler))
+
+
+def _ok_body(text: str = "hello") -> dict[str, object]:
+    return {
+        "model": "m",
+        "choices": [{"message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 3},
+    }
+
+
+async def test_success_carries_text_usage_latency_and_headers() -> None:
+    client = _client(200, _ok_body(), {"x-ratelimit-limit-requests": "60"})
+    completion = await client.complete(REQUEST)
+    assert completion.text == "hello"
+    assert (completion.usage.input_tokens, completion.usage.output_tokens) == (7, 3)
+    assert completion.latency_s >= 0
+    assert completion.headers["x-ratelimit-limit-requests"] == "60"
+
+
+async def test_request_body_is_openai_compatible() -> None:
+    seen: dict[str, object] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.update(json.loads(request.content))
+        seen["auth"] = request.headers.get("authorization")
+        return httpx.Response(200, json=_ok_body())
+
+    client = ChatClient(
+        "http://llm.test/v1", api_key="k-123", transport=httpx.MockTransport(handler)
+    )
+    await client.complete(
+        ChatRequest(model="m", messages=[], max_tokens=5, seed=3, json_schema={"type": "object"})
+    )
+    assert seen["max_tokens"] == 5 and seen["seed"] == 3
+    assert seen["response_format"]["type"] == "json_schema"  # type: ignore[index]
+    assert seen["auth"] == "Bearer k-123"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "error", "kind"),
+    [
+        (429, {"error": {"message": "slow down"}}, {"retry-after": "2"}, RateLimited, Kind.DROP),
+        (429, {"error": {"code": "insufficient_quota"}}, {}, QuotaExceeded, Kind.FATAL),
+        (401, {"error": {"code": "invalid_api_key"}}, {}, AuthError, Kind.FATAL),
+        (403, {}, {}, AuthError, Kind.FATAL),
+        (404, {"error": {"code": "model_not_found"}}, {}, ModelNotFound, Kind.FATAL),
+        (400, {"error": {"message": "bad"}}, {}, BadRequest, Kind.FATAL),
+        (503, {}, {}, Overloaded, Kind.DROP),
+        (529, {}, {}, Overloaded, Kind.DROP),
+        (500, {}, {}, ServerError, Kind.RETRY),
+        (502, {}, {}, ServerError, Kind.RETRY),
+    ],
+)
+async def test_errors_are_classified(
+    status: int, body: object, headers: dict[str, str], error: type[Exception], kind: Kind
+) -> None:
+    with pytest.raises(error) as info:
+        await _client(status, body, headers).complete(REQUEST)
+    assert verdict_for(info.value).kind is kind
+
+
+async def test_rate_limited_parses_retry_after() -> None:
+    with pytest.raises(RateLimited) as info:
+        await _client(429, {}, {"retry-after-ms": "1500", "retry-after": "9"}).complete(REQUEST)
+    assert info.value.retry_after == 1.5
+    assert verdict_for(info.value).retry_after == 1.5
+
+
+async def test_malformed_body_is_a_retryable_server_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"{not json")
+
+    client = ChatClient("http://llm.test/v1", transport=httpx.MockTransport(handler))
+    with pytest.raises(ServerError):
+        await client.complete(REQUEST)
+
+
+async def test_refused_connection_is_connection_failed() -> None:
+    client = ChatClient("http://127.0.0.1:9/v1", connect_timeout_s=1)
+    with pytest.raises(ConnectionFailed, match=r"127\.0\.0\.1:9"):
+        await client.complete(REQUEST)
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1s", 1.0), ("6m0s", 360.0), ("250ms", 0.25), ("1h2m3s", 3723.0), ("0.5", 0.5)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_retry_after_falls_back_to_reset_headers() -> None:
+    headers = {"x-ratelimit-reset-requests": "2s", "x-ratelimit-reset-tokens": "500ms"}
+    assert retry_after_seconds(headers) == 2.0
+    assert retry_after_seconds({}) is None
+
+
+def test_server_limits_from_headers() -> None:
+    limits = server_limits(
+        {"x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "499"}
+    )
+    assert limits is not None and limits.limit_requests == 500
+    assert server_limits({}) is None
