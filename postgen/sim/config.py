@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 __all__ = ["DEFAULT_MODELS", "ScheduleStep", "SimConfig", "parse_schedule"]
 
@@ -75,6 +77,25 @@ class SimConfig:
             raise ValueError(f"burst_429_every_s must be > 0, got {self.burst_429_every_s}")
         object.__setattr__(self, "schedule", tuple(sorted(self.schedule, key=lambda s: s.at_s)))
         object.__setattr__(self, "models", tuple(self.models))
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any]) -> SimConfig:
+        """Build from plain values (a Hydra `llm.sim` node): `schedule` may be a string or a
+        list of mappings, lists become tuples; unknown keys raise ValueError."""
+        unknown = set(options) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown simulator option(s): {', '.join(sorted(unknown))}")
+        values = dict(options)
+        schedule = values.get("schedule")
+        if isinstance(schedule, str):
+            values["schedule"] = parse_schedule(schedule)
+        elif schedule is not None:
+            values["schedule"] = tuple(
+                s if isinstance(s, ScheduleStep) else ScheduleStep(**s) for s in schedule
+            )
+        if values.get("models") is not None:
+            values["models"] = tuple(values["models"])
+        return cls(**values)
 
 
 def parse_schedule(text: str) -> tuple[ScheduleStep, ...]:

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from .prompt import PromptInfo, parse_criteria, read_prompt
-from .text import ensure_period, key_phrases, sentence_topic, sentences, shorten, title_case
+from .text import (
+    ensure_period,
+    key_phrases,
+    sentence_topic,
+    sentences,
+    shorten,
+    soft_lower,
+    title_case,
+)
 from .writer import DEFAULT_CTA, keywords_of, write_article, write_merged_body
 
 __all__ = ["DEFAULT_CRITERIA", "Reply", "estimate_tokens", "generate", "request_key"]
@@ -107,7 +115,7 @@ def _card(info: PromptInfo, rng: random.Random) -> dict[str, Any]:
         key_points.append(f"Practical advice on {info.brief.topic}")
     last = paragraphs[-1] if paragraphs else (intro[-1] if intro else "")
     cta = _cta_from(last) or info.brief.call_to_action or DEFAULT_CTA
-    heads = ", ".join(_bare(h).lower() for h, _ in body_sections[:3]) or "the essentials"
+    heads = ", ".join(soft_lower(_bare(h)) for h, _ in body_sections[:3]) or "the essentials"
     audience = info.brief.audience if info.tag("audience") else _audience_from(all_text)
     return {
         "title": title or title_case(info.brief.topic),
@@ -268,9 +276,11 @@ def _synthesis(info: PromptInfo, rng: random.Random) -> dict[str, Any]:
     title = str(cards[0].get("title", "")) if cards else ""
     if brief.topic.lower() not in title.lower():
         title = f"{title_case(brief.topic)}: A Practical Guide for {title_case(brief.audience)}"
-    heads = [p.partition(" — ")[0].lower() for c in cards[:2] for p in c.get("key_points", [])]
-    description = f"How {brief.audience} can get real results from {sentence_topic(brief.topic)}"
-    description += f": {', '.join(heads[:2])} and more." if heads else "."
+    heads = [p.partition(" — ")[0] for c in cards[:2] for p in c.get("key_points", [])]
+    heads = [soft_lower(h) for h in heads if len(h) < 60]
+    lead = f"How {brief.audience} can get real results from {sentence_topic(brief.topic)}"
+    options = [f"{lead}: {', '.join(heads[:n])} and more." for n in (2, 1) if len(heads) >= n]
+    description = next((d for d in options if len(d) <= 160), ensure_period(lead))
     keywords: list[str] = []
     for word in [*keywords_of(brief), *(k for c in cards for k in c.get("keywords", []))]:
         if isinstance(word, str) and word.lower() not in (k.lower() for k in keywords):

@@ -35,9 +35,14 @@ ELABORATE: tuple[str, ...] = (
     "Write the decision down, share it with the team and revisit it after a month.",
     "Small, visible wins build the confidence a team needs to keep going.",
     "If something feels too complicated to explain in a sentence, simplify it before you scale it.",
-    "This is also where {kw} starts to pay for itself.",
+    "This is also where investing in {kw} starts to pay for itself.",
     "Keep a short log of what you tried and what happened; it becomes your best playbook.",
     "Ask yourself whether {audience} would notice if you stopped doing it tomorrow.",
+    "The point is not perfection but a steady rhythm you can keep up for months.",
+    "Invite one sceptic to review the approach; their questions will make it stronger.",
+    "Where possible, automate the boring parts so that people can focus on judgement.",
+    "Agree in advance what you will stop doing if it does not move the numbers.",
+    "A one-page summary of the approach keeps everyone pointed in the same direction.",
 )
 
 ROLES: dict[str, Role] = {
@@ -47,8 +52,8 @@ ROLES: dict[str, Role] = {
             "Attention is scarce, and {topic} is one of the few levers that compounds over time.",
             "For {audience}, the cost of waiting rarely shows up on a dashboard, but it shows up "
             "in slower growth and missed conversations.",
-            "Buyers research on their own long before they talk to anyone, so {kw} shapes their "
-            "opinion before you get a chance to.",
+            "Buyers research on their own long before they talk to anyone, so your approach to "
+            "{kw} shapes their opinion before you get a chance to.",
             "The good news is that getting {topic} right does not require a bigger budget, "
             "only a clearer focus.",
             "Competitors who invest in {kw2} today will be much harder to catch in a year.",

@@ -1,4 +1,19 @@
-"""Read a chat request's messages: which stage sent it and what its tagged inputs are."""
+"""Read a chat request's messages: which stage sent it and what its tagged inputs are.
+
+The contract with `postgen/prompts/*.j2` (system and user messages are searched; assistant
+turns, i.e. a previous bad answer in a repair re-ask, are not):
+
+- synthesize: `<cards>[card, …]</cards>` (JSON list) and a `<brief>`;
+- score: `<card>{card}</card>`, `<criteria>` with one `- name: description` line each,
+  optionally `<vote>N</vote>`;
+- extract: `<article id="N">markdown</article>`;
+- candidate: `<brief>` holding `<topic>`, `<audience>`, `<tone>`, `<keywords>` (comma
+  separated), `<words>`, `<call_to_action>` and `<angle>` (the angle may also sit outside);
+- anything else: generic.
+
+A closed tag pair wins over a bare opening tag, so instructions that merely mention a tag do
+not change the kind.
+"""
 
 from __future__ import annotations
 
@@ -72,6 +87,15 @@ def read_prompt(messages: Sequence[Any]) -> PromptInfo:
 
 def _kind(text: str) -> str:
     lowered = text.lower()
+    closed = (
+        ("synthesize", "cards"),
+        ("score", "card"),
+        ("extract", "article"),
+        ("candidate", "brief"),
+    )
+    for kind, name in closed:
+        if re.search(rf"<{name}(?:\s[^>]*)?>.*?</{name}>", lowered, re.DOTALL):
+            return kind
     if "<cards>" in lowered:
         return "synthesize"
     if "<card>" in lowered:

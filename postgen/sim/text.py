@@ -14,6 +14,7 @@ __all__ = [
     "sentence_topic",
     "sentences",
     "shorten",
+    "soft_lower",
     "title_case",
     "word_count",
 ]
@@ -27,7 +28,7 @@ STOPWORDS = _SMALL | {
     "one", "all", "any", "each", "every", "about", "only", "just", "also", "very", "much",
     "many", "out", "up", "get", "make", "was", "were", "been", "being", "there", "here",
     "before", "after", "over", "under", "rather", "less", "same", "own", "even", "still",
-    "would", "could", "should", "where", "while", "like", "into", "yourself",
+    "would", "could", "should", "where", "while", "like", "into", "yourself", "keep",
 }  # fmt: skip
 _GENERIC = {
     "week", "weeks", "team", "teams", "people", "work", "start", "first", "next", "step", "time",
@@ -57,6 +58,16 @@ def sentence_topic(topic: str) -> str:
     if len(words) >= 2 and words[0][:1].isupper() and words[0][1:].islower() and words[1].islower():
         return words[0].lower() + topic[len(words[0]) :]
     return topic
+
+
+def soft_lower(text: str) -> str:
+    """Lower-case ordinary words, keep acronyms and names with inner capitals (SLOs, SaaS)."""
+    return " ".join("-".join(map(_soft_lower_word, w.split("-"))) for w in text.split())
+
+
+def _soft_lower_word(word: str) -> str:
+    keep = any(c.isupper() for c in word[1:]) or (len(word) > 1 and word.isupper())
+    return word if keep else word.lower()
 
 
 def sentences(text: str) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from .pools import ARCHETYPES, CONCLUSION, ELABORATE, HOOKS, INTRO, ROLES, TITLES
 from .prompt import Brief
-from .text import content_words, ensure_period, sentence_topic, title_case
+from .text import content_words, ensure_period, sentence_topic, soft_lower, title_case
 
 __all__ = ["DEFAULT_CTA", "archetype_for", "cta_sentence", "write_article", "write_merged_body"]
 
@@ -43,6 +43,8 @@ class _Filler:
         self.rng = rng
         self.keywords = keywords_of(brief)
         self.turn = 0
+        self.spare = list(ELABORATE)  # elaborations, each used at most once per text
+        rng.shuffle(self.spare)
         topic = sentence_topic(brief.topic)
         self.base = {
             "topic": topic,
@@ -86,7 +88,7 @@ def cta_sentence(cta: str, rng: random.Random) -> str:
 
 def _paragraphs(fill: _Filler, pool: Sequence[str], count: int) -> list[str]:
     chosen = _pick(fill.rng, pool, min(count, len(pool)))
-    extra = _pick(fill.rng, ELABORATE, count - len(chosen))
+    extra = [fill.spare.pop() for _ in range(min(2, count - len(chosen), len(fill.spare)))]
     text = [fill(s) for s in chosen]
     if len(text) > 4 or extra:  # long sections read better as two paragraphs
         half = (len(text) + 1) // 2
@@ -99,17 +101,21 @@ def write_article(brief: Brief, rng: random.Random, max_words: int | None = None
     kind = archetype_for(brief.angle, rng)
     fill = _Filler(brief, rng)
     roles = list(ARCHETYPES[kind][1])
-    count = rng.randint(3, min(5, len(roles)))
-    roles = roles[:count]
     words = min(brief.words, max_words) if max_words else brief.words
+    if words > 650:  # long briefs get five sections, borrowing roles from other archetypes
+        roles += [r for r in ("example", "mistakes", "measure", "how", "why") if r not in roles]
+        count = 5
+    else:
+        count = rng.randint(3, min(4, len(roles)))
+    roles = roles[:count]
     per_section = max(2, round((words - 110) / _WORDS_PER_SENTENCE / count))
     title = fill(rng.choice(TITLES[kind]), sections=count)
     headings = [fill(rng.choice(ROLES[role][0])) for role in roles]
     if kind in ("checklist", "howto"):
         headings = [f"{i}. {h}" if kind == "checklist" else h for i, h in enumerate(headings, 1)]
     lines = [f"# {title}", "", fill(rng.choice(HOOKS))]
-    preview = ", ".join(_bare(h).lower() for h in headings[:-1]) + f" and {_bare(headings[-1])}"
-    framing = f"Think of what follows as {fill.base['angle']}: we cover {preview.lower()}."
+    preview = ", ".join(_bare(h) for h in headings[:-1]) + f" and {_bare(headings[-1])}"
+    framing = f"Think of what follows as {fill.base['angle']}: we cover {soft_lower(preview)}."
     lines += ["", f"{fill(rng.choice(INTRO))} {framing}"]
     for role, heading in zip(roles, headings, strict=True):
         fill.next_keyword()
@@ -143,6 +149,7 @@ def _checklist(fill: _Filler) -> list[str]:
 def _role_for(heading: str) -> str:
     lowered = heading.lower()
     cues = {
+        "how": ("action", "process", "to work", "get started", "put "),
         "myth": ("myth", "wrong", "overrated"),
         "measure": ("measure", "metric", "track", "knowing what works", "progress"),
         "data": ("number", "data", "research", "needle"),
@@ -151,7 +158,7 @@ def _role_for(heading: str) -> str:
         "foundation": ("goal", "basic", "groundwork", "foundation", "start with"),
         "example": ("example", "case study", "practice"),
         "story": ("started", "problem", "story"),
-        "turn": ("turning", "changed", "difference"),
+        "turn": ("turning point", "what changed", "difference"),
         "lessons": ("lesson", "take away", "takeaway"),
         "truth": ("actually works", "better way", "holds up"),
     }
@@ -159,6 +166,11 @@ def _role_for(heading: str) -> str:
         if any(word in lowered for word in words):
             return role
     return "how"
+
+
+def _shape(sentence: str) -> str:
+    """A sentence with numbers blanked out: templates filled twice look the same."""
+    return re.sub(r"\d+", "#", ensure_period(sentence).lower())
 
 
 def _split_point(point: str) -> tuple[str, str]:
@@ -195,17 +207,17 @@ def write_merged_body(
     lead: set[str] = set()  # the current section's lead sentence
 
     def fresh(pool: Sequence[str], k: int) -> list[str]:
-        chosen = _pick(rng, [t for t in pool if t not in used], k)
-        used.update(chosen)
-        text = [fill(t) for t in chosen]
-        used.update(t.lower() for t in text)
-        return [t for t in text if t.lower() not in lead]
+        shapes = {t: _shape(fill(t)) for t in pool}
+        chosen = _pick(rng, [t for t in pool if shapes[t] not in used | lead], k)
+        used.update(shapes[t] for t in chosen)
+        return [fill(t) for t in chosen]
 
     hooks = [str(c.get("hook", "")).strip() for c in cards if c.get("hook")]
     sections = _sections(cards)
     target = min(5, len(sections))
-    heads = [_bare(h).lower() for h, _ in sections[:target]]
+    heads = [_bare(h) for h, _ in sections[:target]]
     preview = ", ".join(heads[:-1]) + f" and {heads[-1]}" if len(heads) > 1 else "".join(heads)
+    preview = soft_lower(preview)
     lines = [hooks[0] if hooks else fill(rng.choice(HOOKS)), ""]
     framing = f"In this post we bring together the best ideas on {fill.base['topic']}"
     lines.append(f"{fill(rng.choice(INTRO))} {framing}{': ' + preview if preview else ''}.")
@@ -215,11 +227,12 @@ def write_merged_body(
         fill.next_keyword()
         body = [ensure_period(sentence)]
         lead.clear()
-        lead.add(body[0].lower())
+        lead.add(_shape(body[0]))
+        used.add(_shape(body[0]))
         body += fresh(ROLES[_role_for(head)][1], per_section)
-        if i < len(claims) and claims[i].lower() not in used:
+        if i < len(claims) and _shape(claims[i]) not in used:
             body.append(ensure_period(claims[i]))
-            used.add(claims[i].lower())
+            used.add(_shape(claims[i]))
         half = (len(body) + 1) // 2 if len(body) > 4 else len(body)
         lines += ["", f"## {head}", "", " ".join(body[:half])]
         if body[half:]:
