@@ -1,0 +1,1 @@
+"""Seed compatibility: post_generator.py and postgen.legacy."""

@@ -1,0 +1,1 @@
+"""Sweeps: the multirun report callback and the concurrency experiment."""
