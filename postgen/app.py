@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +15,13 @@ from postgen.config import Settings
 from postgen.errors import AuthError, ConnectionFailed, LLMError, QuotaExceeded, RunAborted
 from postgen.llm import ChatClient, api_key_from_env
 from postgen.logs import run_logging
-from postgen.outputs import write_outputs
+from postgen.metrics_watch import watch_run
+from postgen.outputs import check_writable, write_outputs
 from postgen.pipeline import RunResult, run
 from postgen.report import summary_table
+from postgen.signals import Interrupts
 from postgen.stats import RunStats
+from postgen.store import SQLiteStore, open_store
 from scheduler import Observer
 
 __all__ = ["Endpoint", "execute", "open_endpoint", "run_async"]
@@ -28,23 +31,52 @@ __all__ = ["Endpoint", "execute", "open_endpoint", "run_async"]
 class Endpoint:
     base_url: str
     api_key: str | None  # never logged, never written
+    name: str | None = None  # what names it in messages and store keys; default: base_url
+
+    @property
+    def identity(self) -> str:
+        return self.name or self.base_url.rstrip("/")
 
 
 def execute(settings: Settings, out_dir: Path) -> int:
     """Run the pipeline, write every output, print the summary; returns the exit code."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with run_logging(out_dir, settings.log_level, quiet=settings.quiet):
-        api_key = api_key_from_env(settings.llm.api_key_env)
+    api_key = api_key_from_env(settings.llm.api_key_env)
+    check_writable(out_dir)  # bad input fails above, before the run writes anything
+    with (
+        _call_store(settings) as store,
+        run_logging(out_dir, settings.log_level, quiet=settings.quiet) as redact,
+    ):
+        redact.add(api_key)
         logger.info("run dir: {}", out_dir)
-        with open_endpoint(settings, api_key) as endpoint:
-            result = asyncio.run(run_async(settings, endpoint))
-        write_outputs(result, out_dir)
-        logger.info("summary\n{}", summary_table(result))
-        if result.error:
-            logger.error("run failed: {}", result.error)
-        elif result.post is not None:
-            logger.success("post written: {}", out_dir / "post.md")
-        return 0 if result.status in ("ok", "partial") else 1
+        if store is not None:
+            logger.info("call store: {} ({} finished calls)", store.path, len(store))
+        stats = RunStats()
+        interrupts = Interrupts()
+        # Leaving `watch_run` lingers for a last scrape (`metrics.linger_s`), after the summary.
+        with watch_run(settings, stats, out_dir) as watch:
+            with open_endpoint(settings, api_key) as endpoint:
+                work = run_async(
+                    settings, endpoint, observers=watch.observers, stats=stats, store=store
+                )
+                result = asyncio.run(interrupts.run(work))
+            if interrupts.signum is not None:
+                result.notes.append(f"interrupted by {interrupts.name}")
+            watch.finish(result)
+            write_outputs(result, out_dir)
+            logger.info("summary\n{}", summary_table(result))
+            if result.error:
+                logger.error("run failed: {}", result.error)
+            elif result.post is not None:
+                logger.success("post written: {}", out_dir / "post.md")
+            if interrupts.exit_code is not None:
+                logger.warning("interrupted: partial results are in {}", out_dir)
+                return interrupts.exit_code
+            return 0 if result.status in ("ok", "partial") and result.produced else 1
+
+
+def _call_store(settings: Settings) -> AbstractContextManager[SQLiteStore | None]:
+    """The durable store of finished calls, unless `cache.enabled=false`."""
+    return open_store(settings.cache.path) if settings.cache.enabled else nullcontext()
 
 
 @contextmanager
@@ -58,7 +90,8 @@ def open_endpoint(settings: Settings, api_key: str | None) -> Iterator[Endpoint]
 
     with SimServer(sim_config(settings)) as server:
         logger.info("simulated provider on {}", server.base_url)
-        yield Endpoint(server.base_url, api_key)
+        # Named "sim", not by its port: calls stored by one run replay in the next.
+        yield Endpoint(server.base_url, api_key, name="sim")
 
 
 async def run_async(
@@ -80,13 +113,19 @@ async def run_async(
         return await run(
             settings,
             client.complete,
-            endpoint=endpoint.base_url,
+            endpoint=endpoint.identity,
             observers=observers,
             store=store,
             stats=stats,
         )
     except RunAborted as exc:
         return RunResult.aborted(settings, str(exc))
+    except asyncio.CancelledError:  # interrupted before the pipeline started
+        if (task := asyncio.current_task()) is not None:
+            task.uncancel()
+        result = RunResult.aborted(settings, None)
+        result.stopped = "interrupted"
+        return result
     finally:
         await client.aclose()
 

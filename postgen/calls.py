@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -15,6 +15,9 @@ from postgen.llm.types import ChatRequest, Completion, Message
 from postgen.prompts import render_repair
 from postgen.stats import StageStats
 from postgen.structured import parse_model, schema_for
+
+if TYPE_CHECKING:
+    from postgen.budget import Budget
 
 __all__ = ["CallStore", "Lane", "StageCaller", "StageParams", "call_key"]
 
@@ -62,12 +65,14 @@ class StageCaller:
         lane: Lane,
         stats: StageStats,
         store: CallStore | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.params = params
         self._complete = complete
         self._lane = lane
         self._stats = stats
         self._store = store
+        self._budget = budget
 
     async def text(self, messages: list[Message], *, item: str) -> Completion:
         """A free-text completion for one item (e.g. "3" or "3/vote2")."""
@@ -100,6 +105,8 @@ class StageCaller:
         if self._store is not None and (hit := self._store.get(key)) is not None:
             self._stats.record_cached(hit)
             return hit
+        if self._budget is not None:
+            self._budget.reserve()  # raises BudgetExhausted: nothing is sent
         est = sum(len(m["content"]) for m in request.messages) // 4 + (request.max_tokens or 0)
         completion = await self._lane.call_with_fallback(
             lambda: self._complete(request), est_tokens=est

@@ -9,6 +9,7 @@ that names the offending key.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,7 +217,25 @@ def _to_settings(cfg: DictConfig) -> Settings:
         raise ConfigError(str(key), msg) from None
     if not isinstance(obj, Settings):
         raise ConfigError("config", "does not follow the postgen schema")
+    _reject_unknown_keys(obj, "")
     return obj
+
+
+def _reject_unknown_keys(node: object, prefix: str) -> None:
+    # Hydra's `+key=value` adds keys the schema does not know, and they reach the dataclasses.
+    # Refuse them, and never echo the value: it may be a key someone typed on the command line.
+    if isinstance(node, dict):
+        for name, value in node.items():
+            _reject_unknown_keys(value, f"{prefix}{name}.")
+        return
+    if not dataclasses.is_dataclass(node) or isinstance(node, type):
+        return
+    known = {f.name for f in dataclasses.fields(node)}
+    for name in sorted(set(vars(node)) - known):
+        hint = "; API keys come from the environment (llm.api_key_env)" if "key" in name else ""
+        raise ConfigError(f"{prefix}{name}", f"is not a postgen setting{hint}")
+    for name in known:
+        _reject_unknown_keys(getattr(node, name), f"{prefix}{name}.")
 
 
 def _read_topic(settings: Settings) -> str:

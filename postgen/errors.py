@@ -3,6 +3,7 @@
 PostgenError
 ├── ConfigError          bad configuration or input: exit code 2, one line
 ├── RunAborted           the run cannot go on (fatal LLM error, unreachable endpoint)
+├── BudgetExhausted      `budget.*` is spent: no new request is sent
 └── LLMError             one LLM call went wrong; classified once, at the client
     ├── RateLimited      429 with an optional Retry-After
     ├── Overloaded       503/529, or the server's queue overflowed
@@ -22,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "BadRequest",
+    "BudgetExhausted",
     "ConfigError",
     "ConnectionFailed",
     "FatalLLMError",
@@ -53,6 +55,12 @@ class ConfigError(PostgenError):
 
 class RunAborted(PostgenError):
     """The run stops: continuing would only fail again or cost money for nothing."""
+
+
+class BudgetExhausted(PostgenError):
+    """`budget.max_requests` or `budget.max_tokens` is reached; the run sends nothing more."""
+
+    reason = "budget"
 
 
 class LLMError(PostgenError):

@@ -13,9 +13,17 @@ import yaml
 from pydantic import BaseModel
 
 from postgen.domain import Post
+from postgen.errors import ConfigError
 from postgen.pipeline import RunResult
 
-__all__ = ["redact", "render_post", "write_jsonl", "write_outputs", "write_run_json"]
+__all__ = [
+    "check_writable",
+    "redact",
+    "render_post",
+    "write_jsonl",
+    "write_outputs",
+    "write_run_json",
+]
 
 _SECRET_NAMES = {"api_key", "apikey", "key", "token", "secret", "password", "authorization"}
 
@@ -28,6 +36,17 @@ def write_outputs(result: RunResult, out_dir: Path) -> None:
     if result.post is not None:
         _atomic_write(out_dir / "post.md", render_post(result.post))
     write_run_json(result, out_dir / "run.json")
+
+
+def check_writable(out_dir: Path) -> None:
+    """Fail before the run, with one line, when its files could not be written at the end."""
+    probe = out_dir / ".postgen-write-test"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_text("", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError("hydra.run.dir", f"cannot write to {out_dir}: {exc.strerror}") from None
 
 
 def render_post(post: Post) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -9,10 +10,11 @@ from typing import TypeVar
 
 from loguru import logger
 
+from postgen.budget import Budget
 from postgen.calls import CallStore, Complete, StageCaller, StageParams
 from postgen.config import STAGES, Settings
 from postgen.domain import ArticleCandidate, ArticleCard, Brief, CardScore, Post
-from postgen.errors import FatalLLMError, RunAborted
+from postgen.errors import BudgetExhausted, FatalLLMError, RunAborted
 from postgen.scheduling import build_governor, retry_policy
 from postgen.stages import extract_card, score_card, select_top, synthesize_post, write_candidate
 from postgen.stats import RunStats, describe_failure
@@ -39,7 +41,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def aborted(cls, settings: Settings, error: str) -> RunResult:
+    def aborted(cls, settings: Settings, error: str | None) -> RunResult:
         """A run that stopped before its first item."""
         n = settings.iterations
         return cls(settings, RunStats(), [None] * n, [None] * n, [None] * n, error=error)
@@ -48,12 +50,18 @@ class RunResult:
     def status(self) -> str:
         if self.stopped == "interrupted":
             return "interrupted"
-        if self.error is not None or not self._produced():
+        if self.error is not None:
+            return "failed"
+        if self.stopped == "budget":
+            return "partial"  # stopped on purpose, by the user's limit
+        if not self.produced:
             return "failed"
         failed = any(s.failed for s in self.stats.stages.values())
         return "partial" if failed or self.stopped else "ok"
 
-    def _produced(self) -> bool:
+    @property
+    def produced(self) -> bool:
+        """The run's product exists: the post, or candidates when synthesis is off."""
         if self.settings.synthesis:
             return self.post is not None
         return any(c is not None for c in self.candidates)
@@ -88,7 +96,8 @@ async def run(
     stats = stats if stats is not None else RunStats()
     n = settings.iterations
     result = RunResult(settings, stats, [None] * n, [None] * n, [None] * n)
-    callers = _callers(settings, complete, endpoint, stats, store, observers)
+    budget = Budget(settings.budget, stats)
+    callers = _callers(settings, complete, endpoint, stats, store, budget, observers)
     flow = _Flow(settings, make_brief(settings), callers, stats, result)
     try:
         if settings.parallel:
@@ -99,8 +108,15 @@ async def run(
             await flow.synthesis()
     except FatalLLMError as exc:
         result.error = f"{endpoint}: {exc}"
+    except asyncio.CancelledError:  # Ctrl-C or SIGTERM (postgen.signals): keep what we have
+        if (task := asyncio.current_task()) is not None:
+            task.uncancel()
+        result.stopped = "interrupted"
     finally:
         result.wall_seconds = time.monotonic() - started
+    if budget.spent is not None and result.stopped is None:
+        result.stopped = "budget"
+        result.notes.append(f"stopped early: {budget.spent}")
     return result
 
 
@@ -110,6 +126,7 @@ def _callers(
     endpoint: str,
     stats: RunStats,
     store: CallStore | None,
+    budget: Budget,
     observers: Sequence[Observer],
 ) -> dict[str, StageCaller]:
     governor = build_governor(settings, MultiObserver([stats, *observers]))
@@ -126,7 +143,7 @@ def _callers(
             seed=settings.seed,
             json_schema=settings.llm.json_schema,
         )
-        callers[name] = StageCaller(params, complete, lane, stats[name], store)
+        callers[name] = StageCaller(params, complete, lane, stats[name], store, budget)
     return callers
 
 
@@ -217,7 +234,9 @@ class _Flow:
             raise
         except Exception as exc:
             st.record_item(item, exc)
-            logger.warning("{} item {} failed: {}", stage, item, describe_failure(exc))
+            # A spent budget is said once (postgen.budget), not once per item it stops.
+            level = "DEBUG" if isinstance(exc, BudgetExhausted) else "WARNING"
+            logger.log(level, "{} item {} failed: {}", stage, item, describe_failure(exc))
             return None
         st.record_item(item, None)
         return value
