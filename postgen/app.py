@@ -24,7 +24,7 @@ from postgen.stats import RunStats
 from postgen.store import SQLiteStore, open_store
 from scheduler import Observer
 
-__all__ = ["Endpoint", "execute", "open_endpoint", "run_async"]
+__all__ = ["Endpoint", "execute", "open_endpoint", "preflight", "run_async"]
 
 
 @dataclass(frozen=True, slots=True)

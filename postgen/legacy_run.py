@@ -24,11 +24,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.initialize import get_gh_backup, restore_gh_from_backup
 
 from postgen.app import Endpoint, open_endpoint, preflight
-from postgen.calls import StageCaller, StageParams
+from postgen.calls import StageCaller
 from postgen.config import Settings, load_settings, register_schema
 from postgen.errors import FatalLLMError, RunAborted
 from postgen.llm import ChatClient, api_key_from_env
-from postgen.scheduling import build_governor, retry_policy
+from postgen.pipeline import stage_callers
 from postgen.stats import RunStats, StageStats, describe_failure
 from scheduler import OrderedResult, run_ordered
 
@@ -164,7 +164,7 @@ async def _drive(
     )
     try:
         await preflight(client, settings.llm.model)
-        caller = _caller(settings, stage, client, endpoint.base_url, stats)
+        caller = stage_callers(settings, client.complete, endpoint.base_url, stats)[stage]
         stage_stats = stats[stage]
 
         def settle(i: int, result: T | None, error: BaseException | None) -> None:
@@ -183,24 +183,6 @@ async def _drive(
     finally:
         await client.aclose()
     return outcome, stats
-
-
-def _caller(
-    settings: Settings, stage: str, client: ChatClient, endpoint: str, stats: RunStats
-) -> StageCaller:
-    cfg = settings.stage.get(stage)
-    governor = build_governor(settings, stats)
-    lane = governor.lane(stage, settings.stage_concurrency(stage), retry_policy(cfg.retry))
-    params = StageParams(
-        stage=stage,
-        endpoint=endpoint,
-        model=settings.stage_model(stage),
-        temperature=cfg.temperature,
-        max_tokens=cfg.max_tokens,
-        seed=settings.seed,
-        json_schema=settings.llm.json_schema,
-    )
-    return StageCaller(params, client.complete, lane, stats[stage])
 
 
 def _env_overrides() -> list[str]:

@@ -20,7 +20,7 @@ from postgen.stages import extract_card, score_card, select_top, synthesize_post
 from postgen.stats import RunStats, describe_failure
 from scheduler import MultiObserver, Observer, run_ordered
 
-__all__ = ["RunResult", "make_brief", "run"]
+__all__ = ["RunResult", "make_brief", "run", "stage_callers"]
 
 T = TypeVar("T")
 
@@ -97,7 +97,9 @@ async def run(
     n = settings.iterations
     result = RunResult(settings, stats, [None] * n, [None] * n, [None] * n)
     budget = Budget(settings.budget, stats)
-    callers = _callers(settings, complete, endpoint, stats, store, budget, observers)
+    callers = stage_callers(
+        settings, complete, endpoint, stats, store=store, budget=budget, observers=observers
+    )
     flow = _Flow(settings, make_brief(settings), callers, stats, result)
     try:
         if settings.parallel:
@@ -120,15 +122,17 @@ async def run(
     return result
 
 
-def _callers(
+def stage_callers(
     settings: Settings,
     complete: Complete,
     endpoint: str,
     stats: RunStats,
-    store: CallStore | None,
-    budget: Budget,
-    observers: Sequence[Observer],
+    *,
+    store: CallStore | None = None,
+    budget: Budget | None = None,
+    observers: Sequence[Observer] = (),
 ) -> dict[str, StageCaller]:
+    """One caller per stage, all sharing one governor: the endpoint's limits are shared."""
     governor = build_governor(settings, MultiObserver([stats, *observers]))
     callers = {}
     for name in STAGES:
