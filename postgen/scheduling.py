@@ -11,6 +11,7 @@ from scheduler import (
     LatencyBrake,
     Limit,
     Observer,
+    RateLearner,
     RetryBudget,
     RetryPolicy,
 )
@@ -32,6 +33,7 @@ def build_governor(settings: Settings, observer: Observer, *, name: str | None =
         gate_jitter=sc.gate_jitter,
         budget=RetryBudget(ratio=sc.retry_budget),
         pace_from_headers=sc.pace_from_headers and settings.parallel,
+        learner=RateLearner() if settings.parallel and sc.kind == "adaptive" else None,
     )
 
 

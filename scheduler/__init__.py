@@ -18,7 +18,7 @@ from scheduler.limits import (
 )
 from scheduler.observer import MultiObserver, NullObserver, Observer
 from scheduler.ordered import OrderedResult, run_ordered
-from scheduler.pacing import Pacer
+from scheduler.pacing import Pacer, RateLearner
 from scheduler.retry import RetriesExhausted, RetryBudget, RetryPolicy
 from scheduler.verdict import Feedback, Kind, ServerLimits, Verdict
 
@@ -41,6 +41,7 @@ __all__ = [
     "OrderedResult",
     "Pacer",
     "Permit",
+    "RateLearner",
     "RetriesExhausted",
     "RetryBudget",
     "RetryPolicy",

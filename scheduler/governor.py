@@ -1,4 +1,11 @@
-"""One endpoint's governor: adaptive concurrency, cool-down gate and pacing, shared by lanes."""
+"""One endpoint's governor: adaptive concurrency, cool-down gate and pacing, shared by lanes.
+
+Signals: a 503 or a timeout is a capacity signal and cuts the concurrency `Limit`. A 429
+(`Verdict.throttled`) is a rate signal: with a `RateLearner` it sets a learned pace and leaves
+the concurrency limit alone (a rate limit says nothing about how many may be in flight);
+without one it cuts the limit like any drop. Either way it closes the cool-down gate for its
+Retry-After. Stated `x-ratelimit-*` limits pace the endpoint and `remaining` syncs the pacer.
+"""
 
 import asyncio
 import math
@@ -12,7 +19,7 @@ from scheduler.lane import Lane
 from scheduler.limiter import Limiter
 from scheduler.limits import Limit, LimitBase
 from scheduler.observer import NullObserver, Observer
-from scheduler.pacing import Pacer
+from scheduler.pacing import Pacer, RateLearner
 from scheduler.retry import RetryBudget, RetryPolicy
 from scheduler.verdict import Feedback, Kind, ServerLimits, Verdict
 
@@ -44,13 +51,16 @@ class Governor:
         gate_jitter: float = 0.1,
         budget: RetryBudget | None = None,
         pace_from_headers: bool = True,
+        learner: RateLearner | None = None,
+        pace_burst_s: float = 60.0,
     ) -> None:
         self.name, self.feedback, self.budget = name, feedback, budget
         self.observer: Observer = observer if observer is not None else NullObserver()
         self.clock, self.sleep = clock, sleep
         self.rng = rng if rng is not None else random.Random()
         self.gate_jitter, self.pace_from_headers = gate_jitter, pace_from_headers
-        self.pacer = Pacer(clock, sleep, rpm, tpm)
+        self.pacer = Pacer(clock, sleep, rpm, tpm, burst_s=pace_burst_s)
+        self.learner = learner
         self._rpm, self._tpm = rpm, tpm
         self._limit, self._classify = limit, classify
         self._slots = Limiter(limit, clock)
@@ -96,18 +106,43 @@ class Governor:
             self.observer.on_gate(self.name, True, until - now)
 
     def observe_limits(self, limits: ServerLimits) -> None:
-        """Pace from the limits the server states; close the gate when it says none remain."""
+        """Pace from the limits the server states and sync to what remains.
+
+        Without a stated limit to pace at, an exhausted `remaining` closes the gate until reset.
+        """
         if not self.pace_from_headers:
             return
-        rpm = _cap(self._rpm, limits.limit_requests, self.pacer.rpm)
-        tpm = _cap(self._tpm, limits.limit_tokens, self.pacer.tpm)
+        stated_rpm, stated_tpm = self.pacer.stated
+        rpm = _cap(self._rpm, limits.limit_requests, stated_rpm)
+        tpm = _cap(self._tpm, limits.limit_tokens, stated_tpm)
         self.pacer.configure(rpm, tpm)
-        for remaining, reset in (
-            (limits.remaining_requests, limits.reset_requests_s),
-            (limits.remaining_tokens, limits.reset_tokens_s),
+        self.pacer.observe(limits.remaining_requests, limits.remaining_tokens)
+        for remaining, reset, paced in (
+            (limits.remaining_requests, limits.reset_requests_s, rpm),
+            (limits.remaining_tokens, limits.reset_tokens_s, tpm),
         ):
-            if remaining == 0 and reset:
+            if remaining == 0 and reset and not paced:
                 self.cool_down(reset)
+
+    def succeeded(self, sent_at: float) -> None:
+        """A request sent at `sent_at` succeeded: feed the rate learner."""
+        if self.learner is not None:
+            before = self.learner.rate
+            if self.learner.on_success(sent_at) != before:
+                self.pacer.learn(self._rate_rpm())
+
+    def throttled(self, sent_at: float) -> bool:
+        """A request sent at `sent_at` got a 429; return whether the rate learner took it."""
+        if self.learner is None:
+            return False
+        old = self.learner.rate
+        if self.learner.on_throttle(sent_at, self.clock()) != old:
+            self.pacer.learn(self._rate_rpm())
+        return True
+
+    def _rate_rpm(self) -> float | None:
+        rate = self.learner.rate if self.learner is not None else None
+        return None if rate is None else rate * 60.0
 
     async def wait_gate(self, stage: str) -> None:
         """Wait, holding nothing, until the cool-down gate is open."""

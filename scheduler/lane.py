@@ -1,9 +1,11 @@
 """A lane: one stage's calls through a governor, with its own ceiling and retry policy.
 
 Each attempt: wait for the cool-down gate holding nothing, wait for the pacers, take a lane
-slot (ceiling) then a governor slot (adaptive limit), run `fn` under a timeout on the injected
-clock, release both slots and feed the limit (success, drop, or ignored for RETRY/FAIL/FATAL),
-report to the observer. Backoff sleeps (tenacity) happen between attempts, holding no slot.
+slot (ceiling) then a governor slot (adaptive limit); if the gate closed or the paced rate
+dropped meanwhile, give both back and start over. Run `fn` under a timeout on the injected
+clock, release both slots and feed the limit (success, drop, or ignored for RETRY/FAIL/FATAL;
+a throttled 429 teaches the governor's rate learner instead of cutting the limit), report to
+the observer. Backoff sleeps (tenacity) happen between attempts, holding no slot.
 """
 
 import asyncio
@@ -109,7 +111,7 @@ class Lane:
             feedback = gov.feedback(result)
         except Exception as exc:
             self._running -= 1
-            self._settle_error(exc, gov.clock() - start, lane_permit, gov_permit)
+            self._settle_error(exc, start, lane_permit, gov_permit)
             raise
         except BaseException:  # cancelled: free the slots, tell the limit nothing
             self._running -= 1
@@ -120,6 +122,7 @@ class Lane:
         latency = gov.clock() - start
         gov_permit.success(latency, feedback.output_tokens)
         lane_permit.success(latency, feedback.output_tokens)
+        gov.succeeded(start)
         if feedback.limits is not None:
             gov.observe_limits(feedback.limits)
         gov.observer.on_complete(self.stage, _OK, latency, self.inflight)
@@ -131,6 +134,7 @@ class Lane:
             await gov.wait_gate(self.stage)
             if (paced := await gov.pacer.wait(est_tokens)) > 0:
                 obs.on_wait(self.stage, "pacing", paced)
+            epoch = gov.pacer.epoch
             t0 = gov.clock()
             lane_permit = await self._slots.acquire()
             try:
@@ -140,9 +144,10 @@ class Lane:
                 raise
             if (waited := gov.clock() - t0) > 0:
                 obs.on_wait(self.stage, "slot", waited)
-            if not gov.gate_closed:
+            if not gov.gate_closed and gov.pacer.epoch == epoch:
                 return lane_permit, gov_permit
-            gov_permit.ignored()  # the gate closed while we queued: wait again holding nothing
+            # The gate closed or the rate dropped while we queued: wait again holding nothing.
+            gov_permit.ignored()
             lane_permit.ignored()
 
     async def _timed(self, fn: Callable[[], Awaitable[T]], limit_s: float | None) -> T:
@@ -159,10 +164,11 @@ class Lane:
         await self._gov.sleep(after_s)  # on the injected clock, unlike asyncio.timeout's own
         cm.reschedule(asyncio.get_running_loop().time())
 
-    def _settle_error(self, exc: Exception, latency: float, lane: Permit, gov: Permit) -> None:
+    def _settle_error(self, exc: Exception, start: float, lane: Permit, gov: Permit) -> None:
         verdict = self._gov.verdict(exc)
-        if verdict.kind is Kind.DROP:
-            gov.dropped()
+        latency = self._gov.clock() - start
+        if verdict.kind is Kind.DROP and not (verdict.throttled and self._gov.throttled(start)):
+            gov.dropped()  # a capacity signal; a 429 teaches the rate learner instead, if any
         gov.ignored()
         lane.ignored()
         self._gov.observer.on_complete(self.stage, verdict, latency, self.inflight)

@@ -36,6 +36,7 @@ class Verdict:
     reason: str
     retry_after: float | None = None
     limits: ServerLimits | None = None
+    throttled: bool = False  # a rate limit (429), not a capacity limit: teaches the pacer
 
     @property
     def retryable(self) -> bool:

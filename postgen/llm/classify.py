@@ -23,7 +23,7 @@ __all__ = ["feedback", "verdict_for"]
 def verdict_for(exc: BaseException) -> Verdict:
     """What an exception from one attempt means for limits and retries."""
     if isinstance(exc, RateLimited):
-        return Verdict(Kind.DROP, exc.reason, retry_after=exc.retry_after)
+        return Verdict(Kind.DROP, exc.reason, retry_after=exc.retry_after, throttled=True)
     if isinstance(exc, Overloaded | Timeout | TimeoutError):
         return Verdict(Kind.DROP, "overloaded" if isinstance(exc, Overloaded) else "timeout")
     if isinstance(exc, FatalLLMError):

@@ -28,6 +28,8 @@ from postgen.llm.types import ChatRequest, Completion, Usage
 
 __all__ = ["ChatClient", "api_key_from_env", "error_for_response"]
 
+_POOLS = 8  # connection pools per client; requests go to the least busy
+
 
 def api_key_from_env(env_var: str | None) -> str | None:
     """The API key from the named environment variable; a named but unset variable is an error."""
@@ -54,23 +56,35 @@ class ChatClient:
         headers = {"content-type": "application/json"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=headers,
-            # The scheduler bounds each attempt; httpx only bounds connecting.
-            timeout=httpx.Timeout(None, connect=connect_timeout_s),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=512),
-            transport=transport,
-        )
+        # httpcore's pool scans all its connections for every request, so one pool with
+        # hundreds in flight costs O(n^2) CPU; a few smaller pools keep each scan short.
+        self._pools = [
+            httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=headers,
+                # The scheduler bounds each attempt; httpx only bounds connecting.
+                timeout=httpx.Timeout(None, connect=connect_timeout_s),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=512),
+                transport=transport,
+            )
+            for _ in range(1 if transport is not None else _POOLS)
+        ]
+        self._busy = [0] * len(self._pools)
+        self._http = self._pools[0]
 
     async def complete(self, request: ChatRequest) -> Completion:
+        busy = self._busy
+        pool = busy.index(min(busy))
+        busy[pool] += 1
         started = time.monotonic()
         try:
-            response = await self._http.post("/chat/completions", json=request.payload())
+            response = await self._pools[pool].post("/chat/completions", json=request.payload())
         except httpx.TimeoutException as exc:
             raise Timeout(f"{self.base_url}: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"cannot reach {self.base_url}: {_short(exc)}") from None
+        finally:
+            busy[pool] -= 1
         latency = time.monotonic() - started
         if response.status_code != 200:
             raise error_for_response(response.status_code, response.headers, response.content)
@@ -91,7 +105,8 @@ class ChatClient:
             return []
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for pool in self._pools:
+            await pool.aclose()
 
 
 def error_for_response(status: int, headers: httpx.Headers, body: bytes) -> LLMError:

@@ -10,8 +10,9 @@ def test_public_names() -> None:
     assert set(scheduler.__all__) == {
         "AIMDLimit", "Clock", "Feedback", "FixedLimit", "Governor", "Kind", "Lane",
         "LatencyBrake", "Limit", "LimitBase", "LimitListener", "Limiter", "MultiObserver",
-        "NullObserver", "Observer", "OrderedResult", "Pacer", "Permit", "RetriesExhausted",
-        "RetryBudget", "RetryPolicy", "Sample", "ServerLimits", "Sleep", "Verdict", "run_ordered",
+        "NullObserver", "Observer", "OrderedResult", "Pacer", "Permit", "RateLearner",
+        "RetriesExhausted", "RetryBudget", "RetryPolicy", "Sample", "ServerLimits", "Sleep",
+        "Verdict", "run_ordered",
     }  # fmt: skip
 
 

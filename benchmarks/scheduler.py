@@ -1,0 +1,613 @@
+"""Scheduler benchmark: one workload, several strategies, against a standalone simulator.
+
+    python -m benchmarks.scheduler [--quick] [--scenario NAME ...]
+
+Every run drives the real path: postgen's `ChatClient` over loopback HTTP to a
+`python -m postgen.sim` subprocess, through a `Governor` + `Lane` built the way
+`postgen.scheduling.build_governor` builds them from the composed `conf/`.
+
+Strategies: sequential (1 in flight), fixed 5 (the seed's pool), fixed 16, oracle (a static
+limiter told the true limits), adaptive (`conf/scheduler/adaptive.yaml`, told nothing).
+
+Lower bound (DESIGN §6) per run: max((W - B) / R, Σservice / C, critical path), where B is the
+simulator's initial bucket (rpm / 6 requests: it starts full, so B requests are free) and
+Σservice / C integrates a capacity schedule. Outputs: a Markdown table on stdout,
+`benchmarks/results/latest.json` and `benchmarks/results/<scenario>.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.simproc import SimProcess
+from postgen.config import Settings
+from postgen.llm.client import ChatClient
+from postgen.llm.types import ChatRequest, Completion
+from postgen.scheduling import build_governor, retry_policy
+from scheduler import FixedLimit, Governor, NullObserver, RetryPolicy, Verdict
+
+__all__ = ["SCENARIOS", "Scenario", "main"]
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+TTFT_S, PER_TOKEN_S = (
+    0.3,
+    0.01,
+)  # the simulator's defaults; service = (ttft + per_token * n) * scale
+SIM_SEED = 7
+STRATEGIES = ("sequential", "fixed5", "fixed16", "oracle", "adaptive")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    requests: int  # W (full run)
+    quick_requests: int
+    time_scale: float
+    rpm: int | None = None
+    capacity: int | None = None
+    queue: int = 0
+    headers: bool = True
+    schedule: tuple[tuple[float, int], ...] = ()  # (seconds after start, new capacity)
+    clients: int = 1
+
+    def sim_args(self) -> list[str]:
+        args = ["--time-scale", str(self.time_scale), "--seed", str(SIM_SEED)]
+        if self.rpm:
+            args += ["--rpm", str(self.rpm)]
+        if self.capacity:
+            args += ["--capacity", str(self.capacity), "--queue", str(self.queue)]
+        if not self.headers:
+            args.append("--no-rate-headers")
+        if self.schedule:
+            args += ["--schedule", ",".join(f"{t}:capacity={c}" for t, c in self.schedule)]
+        return args
+
+    @property
+    def burst(self) -> float:
+        return max(1.0, self.rpm / 6) if self.rpm else 0.0
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("rpm_headers", "hidden RPM 3600, rate headers", 1500, 780, 0.02, rpm=3600),
+        Scenario(
+            "rpm_no_headers", "hidden RPM 3600, no headers", 1500, 780, 0.02, 3600, headers=False
+        ),
+        Scenario("capacity8", "hidden capacity 8 (+4 queued)", 800, 400, 0.02, capacity=8, queue=4),
+        Scenario(
+            "capacity_halved",
+            "capacity 16 -> 8 at 2 s (+4 queued)",
+            1200,
+            800,
+            0.02,
+            capacity=16,
+            queue=4,
+            schedule=((2.0, 8),),
+        ),
+        Scenario(
+            "capacity24", "hidden capacity 24 (+6 queued)", 1000, 500, 0.03, capacity=24, queue=6
+        ),
+        Scenario(
+            "two_clients", "two processes, one RPM 3600 quota", 1800, 900, 0.02, rpm=3600, clients=2
+        ),
+    )
+}
+
+
+# --- building strategies the way postgen does -------------------------------------------------
+
+
+def compose_settings(*overrides: str) -> Settings:
+    """The real conf/ composed with overrides, as `python -m postgen` composes it."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from postgen.config import load_settings, register_schema
+
+    register_schema()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return load_settings(compose(config_name="config", overrides=list(overrides)))
+
+
+def strategy_settings(strategy: str) -> Settings:
+    overrides = {
+        "sequential": ["parallel=false"],
+        "fixed5": ["parallel=true", "scheduler=fixed", "concurrency=5"],
+        "fixed16": ["parallel=true", "scheduler=fixed", "concurrency=16"],
+        "oracle": ["parallel=true", "scheduler=fixed", "concurrency=256"],
+        "adaptive": ["parallel=true", "scheduler=adaptive", "concurrency=256"],
+    }[strategy]
+    return compose_settings(*overrides, "cache.enabled=false")
+
+
+def build(
+    strategy: str, sc: Scenario, observer: Recorder, share: int = 1
+) -> tuple[Governor, int, RetryPolicy]:
+    """Governor, lane ceiling and retry policy for one strategy (oracle: told the true limits)."""
+    settings = strategy_settings(strategy)
+    policy = retry_policy(settings.stage.get("candidates").retry)
+    if strategy != "oracle":
+        return build_governor(settings, observer), settings.stage_concurrency("candidates"), policy
+    from postgen.llm.classify import feedback, verdict_for
+
+    capacity = min(c for _, c in sc.schedule) if sc.schedule else sc.capacity
+    slots = capacity or 256
+    gov = Governor(
+        "oracle",
+        FixedLimit(slots),
+        verdict_for,
+        feedback,
+        observer=observer,
+        rpm=sc.rpm / share if sc.rpm else None,
+        pace_burst_s=10.0,  # the simulator's bucket holds ten seconds of rate
+        pace_from_headers=False,
+    )
+    return gov, slots, policy
+
+
+# --- one client run ------------------------------------------------------------------------------
+
+
+class Recorder(NullObserver):
+    """Counts outcomes and retries; a sampler adds the time series."""
+
+    def __init__(self) -> None:
+        self.outcomes: Counter[str] = Counter()
+        self.retries = 0
+
+    def on_complete(self, stage: str, verdict: Verdict, latency_s: float, inflight: int) -> None:
+        self.outcomes[verdict.reason] += 1
+
+    def on_retry(self, stage: str, attempt: int, reason: str, wait_s: float) -> None:
+        self.retries += 1
+
+
+def workload(n: int, offset: int = 0) -> list[ChatRequest]:
+    """n candidate-article prompts of varied length (about 130-380 output tokens)."""
+    out = []
+    for i in range(offset, offset + n):
+        words = 80 + (i * 37) % 160
+        text = f"<topic>Benchmark topic {i}</topic>\n<words>{words}</words>"
+        out.append(
+            ChatRequest(
+                model="sim-1",
+                messages=[{"role": "user", "content": text}],
+                max_tokens=int(words * 1.6),
+                seed=i,
+            )
+        )
+    return out
+
+
+@dataclass
+class RunRecord:
+    strategy: str
+    requests: int
+    makespan_s: float
+    attempts: int
+    outcomes: dict[str, int]
+    retries: int
+    failed: int
+    services_s: list[float]
+    done_at: list[float]  # wall-clock time.time() of each success
+    series: list[tuple[float, int, int, float | None]] = field(default_factory=list)
+    wall_start: float = 0.0
+    cpu_s: float = 0.0
+
+
+async def drive(
+    base_url: str, strategy: str, sc: Scenario, requests: list[ChatRequest], share: int = 1
+) -> RunRecord:
+    """Run every request through a governor and lane; sample limit and in-flight every 10 ms."""
+    rec = Recorder()
+    gov, ceiling, policy = build(strategy, sc, rec, share)
+    lane = gov.lane("bench", ceiling, policy)
+    client = ChatClient(base_url)
+    series: list[tuple[float, int, int, float | None]] = []
+    done_at: list[float] = []
+    services: list[float] = []
+    t0 = time.monotonic()
+
+    async def sample() -> None:
+        while True:
+            rpm = gov.pacer.rpm
+            series.append((time.monotonic() - t0, gov.limit, gov.inflight, rpm))
+            await asyncio.sleep(0.01)
+
+    async def one(request: ChatRequest) -> Completion:
+        async def attempt() -> Completion:
+            return await client.complete(request)
+
+        est = len(request.messages[0]["content"]) // 4 + (request.max_tokens or 0)
+        result = await lane.call_with_fallback(attempt, est_tokens=est)
+        done_at.append(time.time())
+        services.append((TTFT_S + PER_TOKEN_S * result.usage.output_tokens) * sc.time_scale)
+        return result
+
+    sampler = asyncio.create_task(sample())
+    wall_start, cpu0 = time.time(), time.process_time()
+    try:
+        results = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
+    finally:
+        makespan = time.monotonic() - t0
+        cpu = time.process_time() - cpu0
+        sampler.cancel()
+        await client.aclose()
+    failed = sum(isinstance(r, BaseException) for r in results)
+    return RunRecord(
+        strategy,
+        len(requests),
+        makespan,
+        sum(rec.outcomes.values()),
+        dict(rec.outcomes),
+        rec.retries,
+        failed,
+        services,
+        done_at,
+        series,
+        wall_start,
+        cpu,
+    )
+
+
+# --- lower bound and summary ---------------------------------------------------------------------
+
+
+def service_times(sc: Scenario, requests: list[ChatRequest]) -> list[float]:
+    """Each request's simulated service time, from the simulator's own deterministic content."""
+    from postgen.sim.content import estimate_tokens, generate
+
+    out = []
+    for r in requests:
+        tokens = estimate_tokens(generate(r.payload(), SIM_SEED).content)
+        out.append((TTFT_S + PER_TOKEN_S * tokens) * sc.time_scale)
+    return out
+
+
+def lower_bound(sc: Scenario, services: list[float], offset_s: float) -> float:
+    """max((W - B) / R, Σservice / C(t), critical path); offset = run start - sim start."""
+    w = len(services)
+    bounds = [max(services, default=0.0)]
+    if sc.rpm:
+        bounds.append(max(0.0, w - sc.burst) / (sc.rpm / 60))
+    if sc.capacity:
+        bounds.append(_capacity_time(sc, sum(services), offset_s))
+    return max(bounds)
+
+
+def _capacity_time(sc: Scenario, work: float, offset_s: float) -> float:
+    """Time to serve `work` server-seconds with capacity following the schedule."""
+    assert sc.capacity is not None
+    t, cap = 0.0, float(sc.capacity)
+    for at, new in sc.schedule:
+        span = max(0.0, at - offset_s - t)
+        if work <= span * cap:
+            return t + work / cap
+        work -= span * cap
+        t += span
+        cap = float(new)
+    return t + work / cap
+
+
+def summarize(sc: Scenario, rec: RunRecord, bound: float) -> dict[str, Any]:
+    throttled = rec.outcomes.get("rate_limited", 0) + rec.outcomes.get("overloaded", 0)
+    return {
+        "scenario": sc.name,
+        "strategy": rec.strategy,
+        "requests": rec.requests,
+        "makespan_s": round(rec.makespan_s, 3),
+        "lower_bound_s": round(bound, 3),
+        "ratio": round(rec.makespan_s / bound, 3) if bound else None,
+        "attempts": rec.attempts,
+        "throttled_fraction": round(throttled / max(rec.attempts, 1), 4),
+        "outcomes": rec.outcomes,
+        "retries_per_request": round(rec.retries / max(rec.requests, 1), 3),
+        "failed": rec.failed,
+        "cpu_s": round(rec.cpu_s, 3),
+    }
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+
+
+def run_single(sc: Scenario, strategy: str, quick: bool) -> tuple[dict[str, Any], RunRecord]:
+    n = sc.quick_requests if quick else sc.requests
+    estimated = strategy == "sequential" and quick
+    if estimated:
+        n = min(n, 30)  # sequential is Σservice plus overhead: time a sample, scale it
+    with SimProcess(sc.sim_args()) as sim:
+        rec = asyncio.run(drive(sim.base_url, strategy, sc, workload(n)))
+        offset = rec.wall_start - time.time() + time.monotonic() - sim.started_at
+    full_n = sc.quick_requests if quick else sc.requests
+    if estimated:
+        rec.makespan_s *= full_n / n
+        rec.requests = full_n
+    services = service_times(sc, workload(full_n))
+    row = summarize(sc, rec, lower_bound(sc, services, offset))
+    row["estimated"] = estimated
+    if sc.schedule and strategy == "adaptive":
+        row["recovery"] = recovery(sc, rec, offset)
+    return row, rec
+
+
+def recovery(sc: Scenario, rec: RunRecord, offset: float) -> dict[str, Any]:
+    """After the capacity drop: when throughput is back within 10% of the new capacity."""
+    drop = sc.schedule[0][0] - offset
+    cap = sc.schedule[0][1]
+    mean_service = sum(rec.services_s) / len(rec.services_s)
+    target = cap / mean_service
+    done = sorted(t - rec.wall_start for t in rec.done_at)
+    window = 10 * mean_service
+    back = None
+    t = drop
+    while t + window <= done[-1] - window:
+        n = sum(t <= d < t + window for d in done)
+        if n / window >= 0.9 * target:
+            back = t - drop
+            break
+        t += mean_service
+    limits_after = [lim for (ts, lim, _, _) in rec.series if ts >= drop + (back or 0.0)]
+    return {
+        "drop_at_s": round(drop, 3),
+        "new_capacity": cap,
+        "back_within_10pct_after_s": None if back is None else round(back, 3),
+        "back_after_round_trips": None if back is None else round(back / mean_service, 1),
+        "mean_limit_after": round(sum(limits_after) / len(limits_after), 1)
+        if limits_after
+        else None,
+    }
+
+
+def run_two_clients(sc: Scenario, strategy: str, quick: bool) -> tuple[dict[str, Any], list[Any]]:
+    n = (sc.quick_requests if quick else sc.requests) // sc.clients
+    with SimProcess(sc.sim_args()) as sim:
+        procs, outs = [], []
+        for k in range(sc.clients):
+            out = RESULTS / f".client{k}.json"
+            outs.append(out)
+            cmd = [sys.executable, "-m", "benchmarks.scheduler", "--client", sim.base_url]
+            cmd += ["--strategy", strategy, "--scenario", sc.name, "--n", str(n)]
+            cmd += ["--offset", str(k * n), "--out", str(out)]
+            procs.append(subprocess.Popen(cmd, cwd=REPO))
+        for p in procs:
+            p.wait()
+        stats = sim.stats()
+    data = [json.loads(o.read_text()) for o in outs]
+    for o in outs:
+        o.unlink()
+    start = min(d["wall_start"] for d in data)
+    end_overlap = min(max(d["done_at"]) for d in data)
+    end = max(max(d["done_at"]) for d in data)
+    rates = [
+        sum(start <= t <= end_overlap for t in d["done_at"]) / (end_overlap - start) for d in data
+    ]
+    jain = sum(rates) ** 2 / (len(rates) * sum(r * r for r in rates))
+    assert sc.rpm is not None
+    quota = sc.burst + sc.rpm / 60 * (end - start)
+    total = sum(len(d["done_at"]) for d in data)
+    attempts = sum(d["attempts"] for d in data)
+    throttled = sum(d["outcomes"].get("rate_limited", 0) for d in data)
+    bound = lower_bound(sc, service_times(sc, workload(n * sc.clients)), 0.0)
+    row = {
+        "scenario": sc.name,
+        "strategy": strategy,
+        "requests": n * sc.clients,
+        "makespan_s": round(end - start, 3),
+        "lower_bound_s": round(bound, 3),
+        "ratio": round((end - start) / bound, 3),
+        "attempts": attempts,
+        "throttled_fraction": round(throttled / max(attempts, 1), 4),
+        "retries_per_request": round(sum(d["retries"] for d in data) / (n * sc.clients), 3),
+        "failed": sum(d["failed"] for d in data),
+        "client_rates_per_s": [round(r, 2) for r in rates],
+        "jain_index": round(jain, 4),
+        "combined_share": round(total / quota, 3),
+        "sim_status_counts": stats.get("by_status"),
+        "estimated": False,
+    }
+    return row, data
+
+
+def client_main(args: argparse.Namespace) -> int:
+    """One client process of the two-client scenario; writes its record as JSON."""
+    sc = SCENARIOS[args.scenario[0]]
+    rec = asyncio.run(
+        drive(args.client, args.strategy, sc, workload(args.n, args.offset), share=sc.clients)
+    )
+    Path(args.out).write_text(json.dumps(asdict(rec)))
+    return 0
+
+
+# --- overhead -----------------------------------------------------------------------------------
+
+
+def run_overhead(quick: bool) -> dict[str, Any]:
+    """Zero-latency unlimited simulator: requests/s and CPU per request of this process."""
+    n = 2000
+    sc = Scenario("overhead", "no limits, time-scale 0", n, n, 0.0)
+    generic = [
+        ChatRequest(
+            model="sim-1", messages=[{"role": "user", "content": f"Say hi {i}"}], max_tokens=16
+        )
+        for i in range(n)
+    ]
+    with SimProcess(sc.sim_args()) as sim:
+        asyncio.run(drive(sim.base_url, "adaptive", sc, generic[:200]))  # warm up
+        rec = asyncio.run(drive(sim.base_url, "adaptive", sc, generic))
+    row: dict[str, Any] = {
+        "scenario": "overhead",
+        "requests": n,
+        "failed": rec.failed,
+        "makespan_s": round(rec.makespan_s, 3),
+        "requests_per_s": round(n / rec.makespan_s, 1),
+        "cpu_s_per_request": round(rec.cpu_s / n, 6),
+        "cpu_bound_requests_per_s": round(n / rec.cpu_s, 1),
+    }
+    row.update(pipeline_rss(2000))
+    return row
+
+
+def pipeline_rss(iterations: int) -> dict[str, Any]:
+    """Peak RSS of `python -m postgen parallel=true iterations=N` (zero latency, no cache)."""
+    tmp = tempfile.TemporaryDirectory(prefix="postgen-rss-")
+    out = Path(tmp.name)
+    cmd = [
+        sys.executable,
+        "-m",
+        "postgen",
+        "parallel=true",
+        f"iterations={iterations}",
+        "llm.sim.time_scale=0",
+        "cache.enabled=false",
+        "quiet=true",
+        f"hydra.run.dir={out}",
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    status = None
+    run_json = out / "run.json"
+    if run_json.exists():
+        status = json.loads(run_json.read_text()).get("status")
+    tmp.cleanup()
+    return {
+        "pipeline_iterations": iterations,
+        "pipeline_exit": proc.returncode,
+        "pipeline_status": status,
+        "pipeline_wall_s": round(wall, 2),
+        "pipeline_peak_rss_mb": round(max(peak_kb, before) / 1024, 1),
+    }
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| scenario | strategy | W | makespan s | bound s | ratio | 429+503 "
+        "| retries/req | failed |"
+    )
+    lines = [head, "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for r in rows:
+        if r["scenario"] == "overhead":
+            continue
+        est = " (est.)" if r.get("estimated") else ""
+        lines.append(
+            f"| {r['scenario']} | {r['strategy']} | {r['requests']} | {r['makespan_s']:.2f}{est} "
+            f"| {r['lower_bound_s']:.2f} | {r['ratio']:.2f} | {100 * r['throttled_fraction']:.1f}% "
+            f"| {r['retries_per_request']:.2f} | {r['failed']} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(sc: Scenario, records: dict[str, Any]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(records), 1, figsize=(9, 2.2 * len(records)), squeeze=False)
+    for ax, (label, series) in zip(axes[:, 0], records.items(), strict=True):
+        if series:
+            ts = [s[0] for s in series]
+            ax.step(ts, [min(s[1], 64) for s in series], where="post", label="limit (≤64 shown)")
+            ax.plot(ts, [s[2] for s in series], label="in flight", linewidth=0.8)
+            if any(s[3] for s in series):
+                ax2 = ax.twinx()
+                ax2.plot(ts, [s[3] or math.nan for s in series], "g--", linewidth=0.8)
+                ax2.set_ylabel("paced rpm", color="g")
+        ax.set_title(f"{sc.title} — {label}", fontsize=9)
+        ax.set_ylabel("requests")
+        ax.legend(loc="upper right", fontsize=7)
+    axes[-1, 0].set_xlabel("seconds")
+    fig.tight_layout()
+    path = RESULTS / f"{sc.name}.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.scheduler")
+    p.add_argument("--quick", action="store_true", help="smaller workloads (< 2 minutes)")
+    p.add_argument(
+        "--scenario", action="append", help="run only these (repeatable); 'overhead' too"
+    )
+    p.add_argument("--strategy", action="append", help="run only these strategies")
+    p.add_argument("--client", help=argparse.SUPPRESS)
+    p.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.client:
+        args.strategy = args.strategy[0]
+        return client_main(args)
+    names = args.scenario or [*SCENARIOS, "overhead"]
+    strategies = args.strategy or list(STRATEGIES)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    started = time.monotonic()
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        if name == "overhead":
+            rows.append(run_overhead(args.quick))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+            continue
+        sc = SCENARIOS[name]
+        series: dict[str, Any] = {}
+        for strategy in strategies:
+            if sc.clients > 1:
+                if strategy == "sequential" or (args.quick and strategy == "fixed5"):
+                    continue
+                row, data = run_two_clients(sc, strategy, args.quick)
+                for k, d in enumerate(data):
+                    series[f"{strategy} client {k}"] = d["series"]
+            else:
+                row, rec = run_single(sc, strategy, args.quick)
+                series[strategy] = rec.series
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+        plot(sc, series)
+    result = {
+        "quick": args.quick,
+        "seconds": round(time.monotonic() - started, 1),
+        "scenarios": {n: asdict(SCENARIOS[n]) for n in names if n in SCENARIOS},
+        "rows": rows,
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(markdown(rows))
+    for r in rows:
+        if r["scenario"] == "overhead":
+            print(f"\noverhead: {json.dumps(r)}")
+        elif "jain_index" in r:
+            print(
+                f"\n{r['scenario']} {r['strategy']}: Jain {r['jain_index']}, "
+                f"combined share {r['combined_share']}, rates {r['client_rates_per_s']}"
+            )
+        elif "recovery" in r:
+            print(f"\n{r['scenario']} {r['strategy']} recovery: {json.dumps(r['recovery'])}")
+    print(f"\n{result['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
