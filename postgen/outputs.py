@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 from pydantic import BaseModel
@@ -63,8 +64,11 @@ def render_post(post: Post) -> str:
 
 
 def write_jsonl(path: Path, items: Iterable[BaseModel | None]) -> None:
-    lines = [item.model_dump_json() for item in items if item is not None]
-    _atomic_write(path, "".join(line + "\n" for line in lines))
+    # Line by line: a run of thousands of items never holds the whole file in memory.
+    with _atomic_open(path) as out:
+        for item in items:
+            if item is not None:
+                out.write(item.model_dump_json() + "\n")
 
 
 def write_run_json(result: RunResult, path: Path) -> None:
@@ -101,7 +105,14 @@ def _redact_entry(key: str, value: Any) -> Any:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    with _atomic_open(path) as out:
+        out.write(text)
+
+
+@contextmanager
+def _atomic_open(path: Path) -> Iterator[TextIO]:
     # Write-then-rename: a reader (or a crash) never sees half a file.
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    with tmp.open("w", encoding="utf-8") as out:
+        yield out
     os.replace(tmp, path)

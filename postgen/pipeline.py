@@ -25,7 +25,7 @@ __all__ = ["RunResult", "make_brief", "run", "stage_callers"]
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(repr=False)
 class RunResult:
     """Everything a run produced, in input order (None where an item failed)."""
 
@@ -39,6 +39,12 @@ class RunResult:
     wall_seconds: float = 0.0
     stopped: str | None = None  # why dispatching stopped early (budget, interrupt)
     notes: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # asyncio reprs a finished task's result (e.g. in signal bookkeeping); the default
+        # dataclass repr would render every article of a large run.
+        posted = self.post is not None
+        return f"<RunResult {self.status} items={len(self.candidates)} post={posted}>"
 
     @classmethod
     def aborted(cls, settings: Settings, error: str | None) -> RunResult:
@@ -187,7 +193,13 @@ class _Flow:
                 if self.result.cards[i - 1]:
                     await self._score(i)
 
-        await _each(list(range(1, self.s.iterations + 1)), item, concurrency=None)
+        await _each(list(range(1, self.s.iterations + 1)), item, concurrency=self._window())
+
+    def _window(self) -> int:
+        """Items admitted at once: enough to keep every stage's lane full, few enough that a
+        run of thousands of items does not hold thousands of pending requests in memory."""
+        ceilings = sum(self.s.stage_concurrency(n) for n in ("candidates", "extract", "score"))
+        return max(16, 2 * ceilings)
 
     async def synthesis(self) -> None:
         scored = [s for s in self.result.scores if s is not None]
