@@ -14,6 +14,7 @@ from postgen.cli import guarded, report_config_error
 from postgen.config import load_settings, register_schema
 from postgen.errors import ConfigError
 from postgen.resume import discard_unstarted_run_dir, resume_argv, resumed_settings
+from postgen.sweep import sweep_exit_codes
 
 _exit_codes: list[int] = []  # one per job; a sweep exits with the worst
 _jobs_started: list[Path] = []
@@ -50,7 +51,7 @@ def main() -> None:
     register_schema()
     sys.argv = resume_argv(sys.argv)
     code = guarded(_entry)
-    sys.exit(code or max(_exit_codes, default=0))
+    sys.exit(code or max([*_exit_codes, *sweep_exit_codes], default=0))
 
 
 if __name__ == "__main__":

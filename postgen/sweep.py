@@ -61,6 +61,16 @@ class JobRow:
         return self.rate_limited / self.requests if self.requests else None
 
 
+_EXIT_CODES = {"ok": 0, "partial": 0, "failed": 1, "no output": 2, "interrupted": 130}
+
+sweep_exit_codes: list[int] = []  # read by `postgen.__main__` once the multirun returns
+
+
+def exit_code_for(status: str) -> int:
+    """The exit code a job with this run.json status had (1 when unknown)."""
+    return _EXIT_CODES.get(status, 1)
+
+
 class SweepReport(Callback):
     """Writes sweep.csv, sweep.md and sweep.png into the sweep dir when a multirun ends."""
 
@@ -75,6 +85,8 @@ class SweepReport(Callback):
         except Exception as exc:  # a report must never turn a finished sweep into a failure
             logger.warning("sweep report failed: {}: {}", type(exc).__name__, exc)
             return
+        # Jobs may have run in other processes (joblib): their exit codes are known only here.
+        sweep_exit_codes.extend(exit_code_for(r.status) for r in rows)
         if rows:
             print(f"\nsweep report: {sweep_dir / 'sweep.md'}\n", file=sys.stderr)
             print(render_markdown(rows, swept_keys(rows, hints)), file=sys.stderr)

@@ -96,3 +96,24 @@ def test_a_rejected_job_is_reported_not_dropped(tmp_path: Path) -> None:
         ("1", "ok", "1"),
         ("9", "no output", "0"),
     ]
+
+
+def test_a_sweep_in_worker_processes_exits_with_the_worst_job(tmp_path: Path) -> None:
+    # With the joblib launcher the jobs run in other processes; the report carries their codes.
+    done = run_cli(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "top_k=1,5",
+        "iterations=2",
+        "votes=1",
+        "llm.sim.time_scale=0",
+        *FAST[3:],
+        "cache.enabled=false",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        cwd=tmp_path,
+        timeout=90,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    statuses = [r["status"] for r in _rows(tmp_path / "sweep")]
+    assert statuses == ["ok", "no output"]
