@@ -126,6 +126,8 @@ class SchedulerConfig:
     backoff: float = 0.5
     latency_brake: bool = True
     brake_tolerance: float = 2.0
+    brake_backoff: float = 1.0
+    learn_rate: bool = True
     rpm: float | None = None
     tpm: float | None = None
     pace_from_headers: bool = True

@@ -33,7 +33,7 @@ def build_governor(settings: Settings, observer: Observer, *, name: str | None =
         gate_jitter=sc.gate_jitter,
         budget=RetryBudget(ratio=sc.retry_budget),
         pace_from_headers=sc.pace_from_headers and settings.parallel,
-        learner=RateLearner() if settings.parallel and sc.kind == "adaptive" else None,
+        learner=RateLearner() if settings.parallel and sc.learn_rate else None,
     )
 
 
@@ -52,7 +52,11 @@ def _limit(settings: Settings, sc: SchedulerConfig) -> Limit:
         return FixedLimit(1)
     if sc.kind == "fixed":
         return FixedLimit(sc.maximum)
-    brake = LatencyBrake(tolerance=sc.brake_tolerance) if sc.latency_brake else None
+    brake = (
+        LatencyBrake(tolerance=sc.brake_tolerance, backoff=sc.brake_backoff)
+        if sc.latency_brake
+        else None
+    )
     return AIMDLimit(
         initial=sc.initial,
         minimum=sc.minimum,

@@ -1,10 +1,21 @@
 """One endpoint's governor: adaptive concurrency, cool-down gate and pacing, shared by lanes.
 
-Signals: a 503 or a timeout is a capacity signal and cuts the concurrency `Limit`. A 429
-(`Verdict.throttled`) is a rate signal: with a `RateLearner` it sets a learned pace and leaves
-the concurrency limit alone (a rate limit says nothing about how many may be in flight);
-without one it cuts the limit like any drop. Either way it closes the cool-down gate for its
-Retry-After. Stated `x-ratelimit-*` limits pace the endpoint and `remaining` syncs the pacer.
+Control law. A provider has two kinds of limit, and each gets its own controller:
+
+* Rate (RPM/TPM) is a token bucket, so it is *paced*: the `Pacer` spaces requests at
+  `header_margin` (0.97) x the rate the server states in `x-ratelimit-*` headers, synced to
+  the `remaining` it reports; or, without headers, at the rate the `RateLearner` infers from
+  429s (what the server accepted between two 429s, probed upward with a growing step). A
+  429 (`Verdict.throttled`) is a rate signal: with a learner it teaches the pace and leaves
+  the concurrency limit alone, since a rate limit says nothing about how many may be in
+  flight; without one (`learn_rate: false`) it cuts the limit like any drop (DESIGN §5).
+* Capacity (how many requests the server serves at once) is a *concurrency limit*: AIMD
+  (`AIMDLimit`) cut on a 503 or a timeout, at most once per window, grown per window of
+  completions, braked when latency per output token rises (a queue is building).
+
+Every 429/503 with a Retry-After closes the cool-down gate for that long; new requests and
+retries wait at it holding nothing. Requests that passed the pacer before a rate appeared or
+dropped (`Pacer.epoch`) are sent back to it.
 """
 
 import asyncio
@@ -53,12 +64,14 @@ class Governor:
         pace_from_headers: bool = True,
         learner: RateLearner | None = None,
         pace_burst_s: float = 60.0,
+        header_margin: float = 0.97,
     ) -> None:
         self.name, self.feedback, self.budget = name, feedback, budget
         self.observer: Observer = observer if observer is not None else NullObserver()
         self.clock, self.sleep = clock, sleep
         self.rng = rng if rng is not None else random.Random()
         self.gate_jitter, self.pace_from_headers = gate_jitter, pace_from_headers
+        self.header_margin = header_margin
         self.pacer = Pacer(clock, sleep, rpm, tpm, burst_s=pace_burst_s)
         self.learner = learner
         self._rpm, self._tpm = rpm, tpm
@@ -113,8 +126,8 @@ class Governor:
         if not self.pace_from_headers:
             return
         stated_rpm, stated_tpm = self.pacer.stated
-        rpm = _cap(self._rpm, limits.limit_requests, stated_rpm)
-        tpm = _cap(self._tpm, limits.limit_tokens, stated_tpm)
+        rpm = _cap(self._rpm, self._margin(limits.limit_requests), stated_rpm)
+        tpm = _cap(self._tpm, self._margin(limits.limit_tokens), stated_tpm)
         self.pacer.configure(rpm, tpm)
         self.pacer.observe(limits.remaining_requests, limits.remaining_tokens)
         for remaining, reset, paced in (
@@ -124,19 +137,23 @@ class Governor:
             if remaining == 0 and reset and not paced:
                 self.cool_down(reset)
 
+    def _margin(self, stated: int | None) -> float | None:
+        # Pacing at exactly the stated rate over-sends whenever requests arrive in clumps.
+        return None if stated is None else stated * self.header_margin
+
     def succeeded(self, sent_at: float) -> None:
         """A request sent at `sent_at` succeeded: feed the rate learner."""
         if self.learner is not None:
             before = self.learner.rate
-            if self.learner.on_success(sent_at) != before:
+            if self.learner.on_success(sent_at, self.clock()) != before:
                 self.pacer.learn(self._rate_rpm())
 
-    def throttled(self, sent_at: float) -> bool:
+    def throttled(self, sent_at: float, retry_after: float | None = None) -> bool:
         """A request sent at `sent_at` got a 429; return whether the rate learner took it."""
         if self.learner is None:
             return False
         old = self.learner.rate
-        if self.learner.on_throttle(sent_at, self.clock()) != old:
+        if self.learner.on_throttle(sent_at, self.clock(), retry_after) != old:
             self.pacer.learn(self._rate_rpm())
         return True
 
@@ -157,7 +174,7 @@ class Governor:
         self.observer.on_limit_change(self.name, old, new, reason)
 
 
-def _cap(configured: float | None, stated: int | None, current: float | None) -> float | None:
+def _cap(configured: float | None, stated: float | None, current: float | None) -> float | None:
     if stated is None:
         return current
     return stated if configured is None else min(configured, stated)

@@ -5,7 +5,8 @@ slot (ceiling) then a governor slot (adaptive limit); if the gate closed or the 
 dropped meanwhile, give both back and start over. Run `fn` under a timeout on the injected
 clock, release both slots and feed the limit (success, drop, or ignored for RETRY/FAIL/FATAL;
 a throttled 429 teaches the governor's rate learner instead of cutting the limit), report to
-the observer. Backoff sleeps (tenacity) happen between attempts, holding no slot.
+the observer. Backoff sleeps (tenacity) happen between attempts, holding no slot; the retry
+budget bounds only retries the client chooses (not server-paced 429/503s with Retry-After).
 """
 
 import asyncio
@@ -18,6 +19,7 @@ from scheduler.limiter import Limiter, Permit
 from scheduler.retry import (
     RetriesExhausted,
     RetryPolicy,
+    _draws_on_budget,
     _FullJitter,
     _StopAfterDeadline,
     _StopWhenBroke,
@@ -75,7 +77,9 @@ class Lane:
 
         retrying = AsyncRetrying(
             sleep=gov.sleep,
-            stop=stop_after_attempt(self.retry.attempts) | deadline | _StopWhenBroke(gov.budget),
+            stop=stop_after_attempt(self.retry.attempts)
+            | deadline
+            | _StopWhenBroke(gov.budget, gov.verdict),
             wait=_FullJitter(self.retry, gov.rng, gov.verdict),
             retry=retry_if_exception(self._retryable),
             before_sleep=self._before_sleep,
@@ -167,7 +171,9 @@ class Lane:
     def _settle_error(self, exc: Exception, start: float, lane: Permit, gov: Permit) -> None:
         verdict = self._gov.verdict(exc)
         latency = self._gov.clock() - start
-        if verdict.kind is Kind.DROP and not (verdict.throttled and self._gov.throttled(start)):
+        if verdict.kind is Kind.DROP and not (
+            verdict.throttled and self._gov.throttled(start, verdict.retry_after)
+        ):
             gov.dropped()  # a capacity signal; a 429 teaches the rate learner instead, if any
         gov.ignored()
         lane.ignored()
@@ -182,7 +188,7 @@ class Lane:
 
     def _before_sleep(self, state: RetryCallState) -> None:
         gov = self._gov
-        if gov.budget is not None:
+        if gov.budget is not None and _draws_on_budget(state, gov.verdict):
             gov.budget.spend()
         exc = state.outcome.exception() if state.outcome else None
         reason = gov.verdict(exc).reason if exc is not None else "unknown"

@@ -4,7 +4,9 @@ AIMD control law (after Netflix concurrency-limits), with `L` the current limit:
 
 * Window: a window ends after `L` successful completions since the last change of `L`.
   Growth happens at most once per window, so one window is roughly one round trip at `L`.
-* Slow start: until the first drop, each full window doubles `L`.
+* Slow start: until the first drop, each full window doubles `L`, and past 32 multiplies it
+  by 1.5 (RFC 3742's limited slow start: a doubling past the knee builds a queue as large as
+  everything in flight, before the latency brake can see it).
 * Additive increase: after the first drop, each full window adds `increase` to `L`.
 * Multiplicative decrease: a drop (429, 503, timeout) sets `L = floor(L * backoff)`.
   At most one cut per overshoot: a drop from a request *sent* before the last cut
@@ -14,13 +16,19 @@ AIMD control law (after Netflix concurrency-limits), with `L` the current limit:
 * Latency brake (optional): normalised latency is `latency_s / max(output_tokens, 1)`,
   because raw latency mostly measures output length. The brake keeps a fast EWMA of it
   (weight `smoothing`) and a baseline, the lowest EWMA seen once `min_samples` arrived.
-  While `ewma > tolerance * baseline` a full window does not grow `L`; by default it holds
-  (`step = 0`), since drops already cut and output-length mix shifts the measure. With
-  `step > 0` it also subtracts `step` per window (reported as "brake").
+  While `ewma > tolerance * baseline` a full window does not grow `L`, and slow start ends
+  at the first such sample (HyStart's idea: rising latency means a queue is building before
+  any drop, and waiting for the window would let it double once more). Either sets
+  `L = floor(L * backoff) - step` (reported as "brake"); the defaults (`backoff = 1`,
+  `step = 0`) only hold, since drops already cut and output-length mix shifts the measure.
+  `backoff < 1` walks a limit that slow start doubled past the knee back to it, so the
+  queue (and the 429s of everything queued when a rate limit runs dry) stays short. Like a
+  drop, a brake cut counts once per overshoot: a sample sent before the last cut holds.
 * Clamp: `L` stays in `[minimum, maximum]`.
 
 Defaults: initial 4, minimum 1, maximum 256, backoff 0.5, increase 1; brake tolerance 2.0,
-smoothing 0.1, min_samples 20.
+smoothing 0.1, min_samples 20, backoff 1.0, step 0 (conf/scheduler/adaptive.yaml sets brake
+tolerance 1.5 and brake backoff 0.9).
 """
 
 import math
@@ -106,14 +114,17 @@ class LatencyBrake:
     """Says "stop growing" when normalised latency rises `tolerance` times above its baseline."""
 
     def __init__(
-        self, tolerance: float = 2.0, smoothing: float = 0.1, min_samples: int = 20, step: int = 0
+        self,
+        tolerance: float = 2.0,
+        smoothing: float = 0.1,
+        min_samples: int = 20,
+        step: int = 0,
+        backoff: float = 1.0,
     ) -> None:
-        self.tolerance, self.smoothing, self.min_samples, self.step = (
-            tolerance,
-            smoothing,
-            min_samples,
-            step,
-        )
+        if not 0 < backoff <= 1:
+            raise ValueError(f"brake backoff must be in (0, 1], got {backoff}")
+        self.tolerance, self.smoothing, self.min_samples = tolerance, smoothing, min_samples
+        self.step, self.backoff = step, backoff
         self._ewma: float | None = None
         self._baseline = math.inf
         self._count = 0
@@ -164,16 +175,27 @@ class AIMDLimit(LimitBase):
         if self.brake is not None:
             self.brake.observe(sample.latency_s, sample.output_tokens)
         self._completed += 1
+        if self._slow_start and self.brake is not None and self.brake.inflated:
+            return self._brake(sample)  # leave slow start at once, not a doubled window later
         if self._completed < self._limit:
             return self._limit
         self._completed = 0  # window over, whatever we decide
         if 2 * sample.inflight < self._limit:
             return self._limit
         if self.brake is not None and self.brake.inflated:
-            return self._set(self._limit - self.brake.step, "brake")
-        if self._slow_start:
-            return self._set(2 * self._limit, "slow_start")
+            return self._brake(sample)
+        if self._slow_start:  # doubling, then x1.5 past 32 (RFC 3742's limited slow start)
+            grown = 2 * self._limit if self._limit < 32 else self._limit * 3 // 2
+            return self._set(grown, "slow_start")
         return self._set(self._limit + self.increase, "increase")
+
+    def _brake(self, sample: Sample) -> int:
+        assert self.brake is not None
+        self._slow_start, self._completed = False, 0
+        if sample.now - sample.latency_s < self._last_cut_at:
+            return self._limit  # queued before the last cut: its latency is that cut's news
+        self._last_cut_at = sample.now
+        return self._set(math.floor(self._limit * self.brake.backoff) - self.brake.step, "brake")
 
     def _on_drop(self, sample: Sample) -> int:
         if sample.now - sample.latency_s < self._last_cut_at:

@@ -5,6 +5,8 @@ Three sources set a rate; the lowest wins: a configured cap, a limit the server 
 states how much is left (`remaining`), the local bucket is synced to it (`observe`), so a
 client spends the server's burst but never more, and sees other clients' use of a shared quota.
 Callers wait in FIFO order behind one lock, so a queue of a thousand requests costs one timer.
+A learned rate gets a burst of a tenth of a second's worth: the probe raising the rate must
+not release a clump that lands on a server bucket the last probe left nearly empty.
 """
 
 import asyncio
@@ -105,7 +107,7 @@ class Pacer:
         self._learned: float | None = None
         self._burst: list[float | None] = [None, None]  # largest burst seen in `remaining`
         self._lock = asyncio.Lock()
-        self.epoch = 0  # bumped when a rate drops: requests paced before must be paced again
+        self.epoch = 0  # bumped when a rate appears or drops: requests let through must re-pace
         self.configure(rpm, tpm)
 
     @property
@@ -138,8 +140,6 @@ class Pacer:
     def learn(self, rpm: float | None) -> None:
         """Cap requests at a learned rate (None lifts the cap); starts with an empty burst."""
         fresh = self._learned is None and rpm is not None
-        if rpm is not None and (self._learned is None or rpm < self._learned):
-            self.epoch += 1
         self._learned = rpm
         self._apply()
         if fresh and self._requests is not None:
@@ -173,12 +173,20 @@ class Pacer:
         return self._clock() - start
 
     def _apply(self) -> None:
+        before = (self.rpm, self.tpm)
+        self._rebuild()
+        for old, new in zip(before, (self.rpm, self.tpm), strict=True):
+            if new is not None and (old is None or new < old):
+                self.epoch += 1
+                break
+
+    def _rebuild(self) -> None:
         rpm, tpm = self._stated
         if self._learned is not None:
             rpm = self._learned if rpm is None else min(rpm, self._learned)
         learned_burst = None
         if self._learned is not None and rpm == self._learned:
-            learned_burst = max(1.0, rpm / 60.0)  # about one second's worth
+            learned_burst = max(1.0, rpm / 600.0)  # a tenth of a second's worth: no clumps
         self._requests = self._bucket(self._requests, rpm, self._burst[0], learned_burst)
         self._tokens = self._bucket(self._tokens, tpm, self._burst[1], None)
 
@@ -212,35 +220,57 @@ class Pacer:
 class RateLearner:
     """Learns the request rate a server accepts from its 429s: pure, fed times by the caller.
 
-    Unset until the first 429 (concurrency alone governs until then). The first 429 sets the
-    rate to the success rate (by send time) of the last `samples` successes before it; from
-    then on `measured` is the success rate of the last `samples` successes sent after it,
-    i.e. what a shedding server takes (its true rate, when we send faster).
+    Unset until the first 429 (concurrency alone governs until then).
 
-    A 429 for a request sent before the last change is the same overshoot: ignored. Any
-    other 429 sets `rate = min(rate, max(rate * backoff, floor * measured))` once `measured`
-    has `min_samples` successes; before that, only `2 * min_samples` fresh 429s in a row cut
-    (by `backoff`), since 429s come back faster than successes and would bias a count.
-    Every `window` successes (sent after the last change) add `fast_increase` x rate while
-    the rate is below 0.9 x `target` (the `measured` rate at the last cut), else `increase`
-    x rate: a slow probe, so the server's refill is not left unused and a freed quota is
-    found again.
+    Estimate: a 429 means the server's bucket was empty when that request arrived. Between
+    two such moments `a < b` the bucket refilled `R * (b - a)` and lost exactly what it
+    accepted, so `R ~ successes accepted in (a, b] / (b - a)`, within one request, however
+    large the bucket or bursty our sending (as long as it did not sit full in between). A
+    429 comes back at once, so its completion time stands for its arrival; successes are
+    counted by completion time, which shifts both ends by about one service time. `a` is
+    the earliest 429 within `horizon_s` before `b` (the latest), and no earlier than one
+    `lag` (the slowest recent success) after the first 429, so successes admitted before the
+    bucket ran dry do not count; it needs `min_samples` successes in between. With a shared
+    quota it measures this client's share.
 
-    Defaults: backoff 0.5, floor 0.85, increase 0.02, fast_increase 0.1, window 10,
-    samples 30, min_samples 5.
+    Hint: a token bucket's Retry-After is at most one refill interval `1/R`, so `1 / the
+    largest of the last 32 Retry-Afters` approaches `R` from above. Before an estimate
+    exists it floors the cuts, so halving does not undershoot far below the true rate.
+
+    Decrease: the first 429 sets `rate = floor * hint` (or `backoff` x the success rate of
+    the last `samples` successes by send time, without a hint). A later 429 for a request
+    sent before the last change is the same overshoot: ignored. Any other 429 sets
+    `rate = min(rate, max(rate * backoff, floor * (estimate or hint)))`; `target` keeps the
+    estimate.
+
+    Increase (probe): each `window` successes sent after the last change, at most once per
+    `period_s`, multiply the rate by `1 + increase * 2**k`, where `k` counts the steps since
+    the last cut, capped at `1 + fast_increase` (also used while below 0.9 x `target`): +2 %,
+    +4 %, +8 %... every half second. Near the last estimate the probe is gentle, so a cycle costs a
+    few 429s; a quota freed by another client is found again within seconds, not minutes.
+
+    Defaults: backoff 0.5, floor 0.95, increase 0.02, fast_increase 0.2, window 10,
+    period_s 0.5, samples 30, min_samples 5, horizon_s 5.
     """
 
     __slots__ = (
         "_changed_at",
-        "_fresh_429s",
+        "_lag",
+        "_ok",
+        "_retry_afters",
+        "_settled_at",
         "_since_change",
+        "_stepped_at",
+        "_steps",
         "_successes",
-        "_throttled_at",
+        "_throttles",
         "backoff",
         "fast_increase",
         "floor",
+        "horizon_s",
         "increase",
         "min_samples",
+        "period_s",
         "rate",
         "target",
         "window",
@@ -249,67 +279,100 @@ class RateLearner:
     def __init__(
         self,
         backoff: float = 0.5,
-        floor: float = 0.85,
+        floor: float = 0.95,
         increase: float = 0.02,
         window: int = 10,
         samples: int = 30,
         min_samples: int = 5,
-        fast_increase: float = 0.1,
+        fast_increase: float = 0.2,
+        period_s: float = 0.5,
+        horizon_s: float = 5.0,
     ) -> None:
-        self.fast_increase = fast_increase
-        self.target: float | None = None  # `measured` at the last cut: the server's rate
         self.backoff, self.floor, self.increase, self.window = backoff, floor, increase, window
+        self.fast_increase, self.period_s, self.horizon_s = fast_increase, period_s, horizon_s
         self.min_samples = min_samples
+        self.target: float | None = None  # the last estimate: the server's rate (or our share)
         self.rate: float | None = None  # requests per second
-        self._successes: deque[float] = deque(maxlen=samples)  # send times
+        self._successes: deque[float] = deque(maxlen=samples)  # send times before the first 429
+        self._ok: deque[float] = deque(maxlen=4096)  # success completion times after it
+        self._throttles: deque[float] = deque(maxlen=256)  # 429 completion times
+        self._retry_afters: deque[float] = deque(maxlen=32)
         self._changed_at = -math.inf
-        self._throttled_at: float | None = None
+        self._stepped_at = -math.inf
+        self._settled_at = math.inf
         self._since_change = 0
-        self._fresh_429s = 0
+        self._steps = 0
+        self._lag = 0.0
 
-    def on_success(self, sent_at: float) -> float | None:
-        """One request sent at `sent_at` succeeded; return the rate (None = unlearned)."""
-        if self._throttled_at is None or sent_at >= self._throttled_at:
+    def on_success(self, sent_at: float, now: float | None = None) -> float | None:
+        """One request sent at `sent_at` came back ok at `now`; return the rate (None = unset)."""
+        now = sent_at if now is None else now
+        self._lag = max(now - sent_at, self._lag * 0.98)
+        if self.rate is None:
             self._successes.append(sent_at)
-        if sent_at >= self._changed_at:
-            self._fresh_429s = 0
-        if self.rate is None or sent_at < self._changed_at:
+            return None
+        self._ok.append(now)
+        if sent_at < self._changed_at:
             return self.rate
         self._since_change += 1
-        if self._since_change >= self.window:
-            self._since_change = 0
+        if self._since_change >= self.window and now - self._stepped_at >= self.period_s:
+            self._since_change, self._stepped_at = 0, now
             far = self.target is not None and self.rate < 0.9 * self.target
-            self.rate *= 1 + (self.fast_increase if far else self.increase)
+            step = self.fast_increase if far else self.increase * 2**self._steps
+            self.rate *= 1 + min(step, self.fast_increase)
+            self._steps += 1
         return self.rate
 
-    def on_throttle(self, sent_at: float, now: float) -> float | None:
+    def on_throttle(
+        self, sent_at: float, now: float, retry_after: float | None = None
+    ) -> float | None:
         """A request sent at `sent_at` got a 429 at `now`; return the new rate."""
+        self._throttles.append(now)
+        if retry_after is not None and retry_after > 0:
+            self._retry_afters.append(retry_after)
         if self.rate is None:
-            measured = self._measured(now)
-            self._throttled_at = now
-            self._successes.clear()  # from now on, measure only what a shedding server takes
-            if measured is not None:
-                self._change(measured, now)
+            self._settled_at = now + self._lag
+            first = self._hint()
+            if first is not None:
+                self._change(self.floor * first, now)
+            elif (measured := self._measured_before()) is not None:
+                self._change(measured * self.backoff, now)
             return self.rate
         if sent_at < self._changed_at:
             return self.rate  # sent before the last change: the same overshoot
-        self._fresh_429s += 1
-        measured = self._measured(now)
-        if measured is not None:
-            self.target = measured
-            new = max(self.rate * self.backoff, self.floor * measured)
-        elif self._fresh_429s >= 2 * self.min_samples:
-            new = self.rate * self.backoff
+        hint = self.estimate()
+        if hint is not None:
+            self.target = hint
         else:
-            return self.rate
-        self._change(max(min(new, self.rate), _MIN_RATE), now)
+            hint = self._hint()
+        new = self.rate * self.backoff
+        if hint is not None:
+            new = max(new, self.floor * hint)
+        if new < self.rate:
+            self._change(max(new, _MIN_RATE), now)
         return self.rate
 
-    def _change(self, rate: float, now: float) -> None:
-        self.rate, self._changed_at, self._since_change, self._fresh_429s = rate, now, 0, 0
+    def estimate(self) -> float | None:
+        """Requests per second the server accepted between two 429s, or None."""
+        ends = [t for t in self._throttles if t >= self._settled_at]
+        if len(ends) < 2:
+            return None
+        b = ends[-1]
+        a = next(t for t in ends if t >= b - self.horizon_s)
+        n = sum(a < t <= b for t in self._ok)
+        if b <= a or n < self.min_samples:
+            return None
+        return n / (b - a)
 
-    def _measured(self, now: float) -> float | None:
+    def _hint(self) -> float | None:
+        return 1.0 / max(self._retry_afters) if self._retry_afters else None
+
+    def _change(self, rate: float, now: float) -> None:
+        self.rate, self._changed_at, self._since_change = rate, now, 0
+        self._stepped_at, self._steps = now, 0
+
+    def _measured_before(self) -> float | None:
         if len(self._successes) < self.min_samples:
             return None
-        span = now - self._successes[0]
+        span = self._successes[-1] - self._successes[0]
         return (len(self._successes) - 1) / span if span > 0 else None

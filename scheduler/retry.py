@@ -11,7 +11,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_exponential
 
 from scheduler.clock import Clock
-from scheduler.verdict import Verdict
+from scheduler.verdict import Kind, Verdict
 
 __all__ = ["RetriesExhausted", "RetryBudget", "RetryPolicy"]
 
@@ -25,6 +25,7 @@ class RetryPolicy:
     max_backoff_s: float = 30.0
     deadline_s: float | None = None
     timeout_s: float | None = 60.0
+    drop_backoff_s: float = 0.05  # cap after a capacity drop without Retry-After (see _FullJitter)
 
 
 class RetriesExhausted(Exception):
@@ -39,7 +40,14 @@ class RetriesExhausted(Exception):
 
 
 class RetryBudget:
-    """Retries allowed in a sliding window: `min_retries + ratio * first attempts`."""
+    """Retries allowed in a sliding window: `min_retries + ratio * first attempts`.
+
+    It bounds only the retries the client chooses to make (500s, refused connections, bad
+    output, timeouts, refusals without a Retry-After): those multiply traffic to a sick
+    endpoint. A 429/503 carrying Retry-After is retried after the server's own delay, behind
+    the cool-down gate that holds every caller of the endpoint, so it neither spends nor is
+    stopped by the budget (`Verdict.server_paced`); attempts and the deadline still bound it.
+    """
 
     __slots__ = ("_clock", "_firsts", "_retries", "min_retries", "ratio", "window_s")
 
@@ -76,19 +84,27 @@ class RetryBudget:
 
 
 class _FullJitter(wait_exponential):
-    """Full-jitter exponential backoff, but never shorter than the server's Retry-After."""
+    """Full-jitter exponential backoff, but never shorter than the server's Retry-After.
+
+    A capacity drop without Retry-After (503, timeout) has already cut the concurrency limit,
+    and the retry queues for a slot of that smaller limit: the cut is the backoff, so the
+    timer is capped at `drop_backoff_s` (a sleeping retry would otherwise be the run's tail).
+    """
 
     def __init__(
         self, policy: RetryPolicy, rng: random.Random, verdict: Callable[[BaseException], Verdict]
     ) -> None:
         super().__init__(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s)
-        self._rng, self._verdict = rng, verdict
+        self._rng, self._verdict, self._drop_cap = rng, verdict, policy.drop_backoff_s
 
     def __call__(self, retry_state: RetryCallState) -> float:
-        jitter = self._rng.uniform(0, super().__call__(retry_state))
+        ceiling = super().__call__(retry_state)
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        after = self._verdict(exc).retry_after if isinstance(exc, Exception) else None
-        return max(jitter, after or 0.0)
+        v = self._verdict(exc) if isinstance(exc, Exception) else None
+        if v is not None and v.kind is Kind.DROP and v.retry_after is None:
+            ceiling = min(ceiling, self._drop_cap)
+        jitter = self._rng.uniform(0, ceiling)
+        return max(jitter, (v.retry_after if v else None) or 0.0)
 
 
 class _StopAfterDeadline(stop_base):
@@ -108,10 +124,20 @@ class _StopAfterDeadline(stop_base):
 
 
 class _StopWhenBroke(stop_base):
-    """Stop when the retry budget is spent."""
+    """Stop when the retry budget is spent and the failure is one the budget bounds."""
 
-    def __init__(self, budget: RetryBudget | None) -> None:
-        self._budget = budget
+    def __init__(
+        self, budget: RetryBudget | None, verdict: Callable[[BaseException], Verdict]
+    ) -> None:
+        self._budget, self._verdict = budget, verdict
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        return self._budget is not None and not self._budget.can_retry()
+        if self._budget is None or not _draws_on_budget(retry_state, self._verdict):
+            return False
+        return not self._budget.can_retry()
+
+
+def _draws_on_budget(state: RetryCallState, verdict: Callable[[BaseException], Verdict]) -> bool:
+    """Whether retrying this attempt's failure spends the retry budget (not server-paced)."""
+    exc = state.outcome.exception() if state.outcome else None
+    return not (isinstance(exc, Exception) and verdict(exc).server_paced)

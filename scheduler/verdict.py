@@ -43,6 +43,11 @@ class Verdict:
         """Whether another attempt may succeed."""
         return self.kind in (Kind.DROP, Kind.RETRY)
 
+    @property
+    def server_paced(self) -> bool:
+        """A refusal with a Retry-After: its retry waits at the gate and costs no retry budget."""
+        return self.kind is Kind.DROP and self.retry_after is not None
+
 
 @dataclass(frozen=True, slots=True)
 class Feedback:

@@ -44,3 +44,16 @@ async def test_parallel_is_much_faster_than_sequential_on_simulated_latency() ->
     t2 = time.monotonic()
     assert sequential.status == parallel.status == "ok"
     assert t2 - t1 < 0.6 * (t1 - t0), (t1 - t0, t2 - t1)
+
+
+def test_learn_rate_attaches_the_rate_learner_only_when_asked() -> None:
+    from postgen.scheduling import build_governor
+    from scheduler import NullObserver
+
+    def learner(*overrides: str) -> object:
+        return build_governor(settings_for("parallel=true", *overrides), NullObserver()).learner
+
+    assert learner() is not None  # adaptive.yaml: a 429 teaches a paced rate
+    assert learner("scheduler.learn_rate=false") is None  # a 429 cuts concurrency instead
+    assert learner("scheduler=fixed") is None
+    assert learner("scheduler=fixed", "scheduler.learn_rate=true") is not None

@@ -191,7 +191,9 @@ async def test_budget_stops_retries_of_a_dead_endpoint(clock: FakeClock) -> None
 async def test_header_pacing_engages_when_limits_arrive(clock: FakeClock) -> None:
     obs = Recorder()
     limits = ServerLimits(limit_requests=6, limit_tokens=100_000)
-    gov = governor(clock, observer=obs, feedback=lambda r: Feedback(limits=limits))
+    gov = governor(
+        clock, observer=obs, feedback=lambda r: Feedback(limits=limits), header_margin=1.0
+    )
     lane = gov.lane("draft", 10, POLICY)
 
     async def quick() -> int:
@@ -312,3 +314,81 @@ async def test_gate_closing_while_queued_for_a_slot_sends_waiter_back(clock: Fak
     await lane.call(probe)
     await first
     assert started == [7.0]
+
+
+async def test_server_paced_429s_cost_no_retry_budget(clock: FakeClock) -> None:
+    budget = RetryBudget(ratio=0.0, min_retries=1, clock=clock)
+    lane = governor(clock, budget=budget).lane("draft", 10, RetryPolicy(attempts=4))
+    calls = 0
+
+    async def throttled_twice() -> str:
+        nonlocal calls
+        calls += 1
+        if calls % 3:
+            raise RateLimited(retry_after=2.0)
+        return "ok"
+
+    assert [await lane.call(throttled_twice) for _ in range(3)] == ["ok"] * 3
+    assert calls == 9  # every 429 retried although the budget allows one retry in all
+    assert budget.can_retry()  # and none of them spent it
+
+
+async def test_budget_still_bounds_refusals_without_retry_after(clock: FakeClock) -> None:
+    budget = RetryBudget(ratio=0.0, min_retries=2, clock=clock)
+    lane = governor(clock, FixedLimit(4), budget=budget).lane("draft", 10, RetryPolicy(attempts=6))
+    calls = 0
+
+    async def refused() -> None:
+        nonlocal calls
+        calls += 1
+        raise RateLimited(retry_after=None)
+
+    for _ in range(3):
+        with pytest.raises(RateLimited):
+            await lane.call(refused)
+    assert calls == 3 + 2
+
+
+async def test_stated_limits_are_paced_with_a_safety_margin(clock: FakeClock) -> None:
+    gov = governor(clock)
+    gov.observe_limits(ServerLimits(limit_requests=600, remaining_requests=50))
+    assert gov.pacer.rpm == pytest.approx(600 * 0.97)
+
+
+async def test_requests_let_through_before_pacing_engaged_are_paced_again(
+    clock: FakeClock,
+) -> None:
+    limits = ServerLimits(limit_requests=60, remaining_requests=0)
+    gov = governor(
+        clock, FixedLimit(1), feedback=lambda r: Feedback(limits=limits), header_margin=1.0
+    )
+    lane = gov.lane("draft", 10, POLICY)
+    sent: list[float] = []
+
+    async def quick() -> int:
+        sent.append(clock())
+        await clock.sleep(0.1)
+        return 1
+
+    await asyncio.gather(*(lane.call(quick) for _ in range(4)))
+    # All four passed the (absent) pacer at t=0 and queued for the one slot; every response
+    # states 60 rpm with nothing left, so each of the other three waits a second after it.
+    assert sent[1:] == pytest.approx([1.1, 2.2, 3.3])
+
+
+async def test_capacity_drop_retries_after_a_short_timer_not_a_long_backoff(
+    clock: FakeClock,
+) -> None:
+    obs = Recorder()
+    lane = governor(clock, observer=obs).lane("draft", 10, POLICY)  # 1 s initial backoff
+    calls = 0
+
+    async def overloaded_twice() -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise RateLimited(retry_after=None)  # a DROP without Retry-After, like a 503
+        return "ok"
+
+    assert await lane.call(overloaded_twice) == "ok"
+    assert [e[3] for e in obs.of("retry")] == [0.05, 0.05]  # capped, not 1 s then 2 s

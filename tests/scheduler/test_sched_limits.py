@@ -92,6 +92,25 @@ def test_latency_brake_with_step_decreases_gently() -> None:
     assert changes[-1][1] == changes[-1][0] - 1
 
 
+def test_latency_brake_with_backoff_walks_an_overgrown_limit_back() -> None:
+    brake = LatencyBrake(tolerance=1.5, min_samples=5, backoff=0.9)
+    lim = AIMDLimit(initial=4, brake=brake)
+    grown = ok(lim, 100, latency=1.0, tokens=10)  # slow start, latency flat
+    assert grown >= 32
+    for i in range(400):  # a queue builds: latency triples, one sample every 0.1 s
+        ok(lim, 1, now=10.0 + 0.1 * i, latency=3.0, tokens=10)
+    assert lim.limit < 0.5 * grown
+    before = lim.limit
+    ok(lim, 200, now=100.0, latency=1.0, tokens=10)  # queue gone: additive increase
+    assert before < lim.limit <= before + 10
+
+
+def test_slow_start_grows_by_half_past_32() -> None:
+    lim = AIMDLimit(initial=32)
+    assert ok(lim, 32) == 48
+    assert ok(lim, 48) == 72
+
+
 def test_fixed_limit_never_changes() -> None:
     lim = FixedLimit(7)
     for i in range(50):

@@ -15,47 +15,77 @@ from scheduler import (
 )
 
 
-def test_learner_is_unset_until_the_first_429_then_takes_the_accepted_rate() -> None:
+def test_learner_is_unset_until_the_first_429_then_backs_off_from_the_sent_rate() -> None:
     learner = RateLearner()
     for i in range(40):
         assert learner.on_success(i * 0.1) is None  # 10/s, nothing learned yet
-    assert learner.on_throttle(4.0, 4.0) == pytest.approx(29 / (4.0 - 1.0))
+    assert learner.on_throttle(4.0, 4.0) == pytest.approx(0.5 * 29 / (3.9 - 1.0))
 
 
-def test_one_cut_per_overshoot_then_floor_at_what_the_server_took() -> None:
-    learner = RateLearner(min_samples=5)
+def test_first_429_takes_the_retry_after_hint() -> None:
+    learner = RateLearner(floor=0.95)
     for i in range(40):
-        learner.on_success(i * 0.01)  # a 100/s burst
-    assert learner.on_throttle(0.40, 0.40) == pytest.approx(100, rel=0.05)
-    assert learner.on_throttle(0.39, 0.41) == pytest.approx(100, rel=0.05)  # sent before: same
-    for i in range(10):
-        learner.on_success(0.40 + i * 0.05)  # the shedding server takes 20/s
-    rate = learner.on_throttle(0.9, 0.9)
-    assert rate == pytest.approx(50, rel=0.05)  # max(100 * 0.5, 0.85 * ~20)
-    assert learner.target == pytest.approx(20, rel=0.15)
+        learner.on_success(i * 0.001)  # a fast burst: says nothing about the refill rate
+    assert learner.on_throttle(0.04, 0.04, retry_after=0.05) == pytest.approx(0.95 * 20)
 
 
-def test_fresh_429s_without_successes_cut_by_backoff() -> None:
-    learner = RateLearner(min_samples=5)
-    for i in range(10):
-        learner.on_success(i * 0.01)
-    first = learner.on_throttle(0.1, 0.1)
-    assert first is not None
-    for k in range(9):
-        assert learner.on_throttle(0.2 + k * 0.001, 0.2 + k * 0.001) == first
-    assert learner.on_throttle(0.3, 0.3) == pytest.approx(first * 0.5)
+def shed(learner: RateLearner, start: float, seconds: float, rate: float, every: int) -> float:
+    """The server accepts `rate`/s from a client sending faster; every `every`-th send is a 429."""
+    n = int(seconds * rate)
+    for i in range(n):
+        t = start + i / rate
+        learner.on_success(t - 0.05, t)  # 50 ms service
+        if i % every == 0:
+            learner.on_throttle(t, t)
+    return start + n / rate
 
 
-def test_probe_grows_slowly_near_target_and_fast_far_below() -> None:
-    learner = RateLearner(window=10, increase=0.02, fast_increase=0.1)
+def test_estimate_is_what_the_server_accepted_between_two_429s() -> None:
+    learner = RateLearner(floor=0.95)
+    for i in range(40):
+        learner.on_success(i * 0.001)  # the initial burst, at 1000/s
+    learner.on_throttle(0.04, 0.04)
+    end = shed(learner, 0.1, 2.0, rate=20.0, every=5)
+    assert learner.estimate() == pytest.approx(20.0, rel=0.05)
+    assert learner.target == pytest.approx(20.0, rel=0.05)
+    assert learner.rate == pytest.approx(0.95 * 20.0, rel=0.05)
+    assert learner.on_throttle(end - 1.0, end) == learner.rate  # sent before the cut: same
+
+
+def test_fresh_429s_without_an_estimate_halve_but_not_below_the_hint() -> None:
+    learner = RateLearner(floor=1.0)
+    learner.rate = 100.0
+    learner.on_throttle(0.0, 0.0, retry_after=0.04)  # hint: at most 25/s
+    assert learner.rate == 50.0
+    learner.on_throttle(0.1, 0.1, retry_after=0.04)
+    assert learner.rate == 25.0
+    learner.on_throttle(0.2, 0.2, retry_after=0.04)
+    assert learner.rate == 25.0  # the hint floors it
+
+
+def test_probe_starts_gentle_then_doubles_its_step_and_is_fast_far_below() -> None:
+    learner = RateLearner(window=10, increase=0.02, fast_increase=0.2, period_s=1.0)
     learner.rate, learner.target = 10.0, 100.0
     for i in range(10):
         learner.on_success(float(i))
-    assert learner.rate == pytest.approx(11.0)
+    assert learner.rate == pytest.approx(12.0)  # far below the target: +20 %
     learner.rate = 95.0
-    for i in range(10):
-        learner.on_success(20.0 + i)
-    assert learner.rate == pytest.approx(95.0 * 1.02)
+    learner.on_throttle(19.9, 19.9)  # a cut resets the probe (no estimate: rate * 0.5)
+    rates = []
+    for second in range(5):
+        for i in range(100):  # 100 successes a second: one step a second
+            learner.on_success(20.0 + second + i * 0.01)
+        rates.append(learner.rate)
+    steps = [b / a - 1 for a, b in zip([47.5, *rates], rates, strict=False)]
+    assert steps == pytest.approx([0.2, 0.2, 0.2, 0.2, 0.2])  # far below target 100
+
+    near = RateLearner(window=10, increase=0.02, fast_increase=0.2, period_s=1.0)
+    near.rate = 95.0
+    near._changed_at = 0.0
+    for second in range(5):
+        for i in range(100):
+            near.on_success(1.0 + second + i * 0.01)
+    assert near.rate == pytest.approx(95.0 * 1.02 * 1.04 * 1.08 * 1.16 * 1.2)
 
 
 async def test_pacer_spends_the_stated_remaining_then_paces(clock: FakeClock) -> None:
@@ -108,5 +138,5 @@ async def test_a_throttled_429_teaches_the_learner_and_leaves_the_limit(clock: F
     with pytest.raises(RetriesExhausted):
         await lane.call(limited)
     assert gov.limit == 8
-    assert gov.learner is not None and gov.learner.rate == pytest.approx(10.0, rel=0.1)
-    assert gov.pacer.rpm == pytest.approx(600.0, rel=0.1)
+    assert gov.learner is not None and gov.learner.rate == pytest.approx(5.0, rel=0.1)
+    assert gov.pacer.rpm == pytest.approx(300.0, rel=0.1)
