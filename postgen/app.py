@@ -24,7 +24,7 @@ from postgen.stats import RunStats
 from postgen.store import SQLiteStore, open_store
 from scheduler import Observer
 
-__all__ = ["Endpoint", "execute", "open_endpoint", "preflight", "run_async"]
+__all__ = ["Endpoint", "client_for", "execute", "open_endpoint", "preflight", "run_async"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +103,7 @@ async def run_async(
     stats: RunStats | None = None,
 ) -> RunResult:
     """Check the endpoint, then run the pipeline against it."""
-    client = ChatClient(
-        endpoint.base_url,
-        api_key=endpoint.api_key,
-        connect_timeout_s=settings.llm.connect_timeout_s,
-    )
+    client = client_for(settings, endpoint)
     try:
         await preflight(client, settings.llm.model)
         return await run(
@@ -128,6 +124,15 @@ async def run_async(
         return result
     finally:
         await client.aclose()
+
+
+def client_for(settings: Settings, endpoint: Endpoint) -> ChatClient:
+    """The HTTP client for an endpoint; close it with `aclose()`."""
+    return ChatClient(
+        endpoint.base_url,
+        api_key=endpoint.api_key,
+        connect_timeout_s=settings.llm.connect_timeout_s,
+    )
 
 
 async def preflight(client: ChatClient, model: str, *, tries: int = 3) -> None:

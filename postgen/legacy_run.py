@@ -23,11 +23,11 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.initialize import get_gh_backup, restore_gh_from_backup
 
-from postgen.app import Endpoint, open_endpoint, preflight
+from postgen.app import Endpoint, client_for, open_endpoint, preflight
 from postgen.calls import StageCaller
 from postgen.config import Settings, load_settings, register_schema
 from postgen.errors import FatalLLMError, RunAborted
-from postgen.llm import ChatClient, api_key_from_env
+from postgen.llm import api_key_from_env
 from postgen.pipeline import stage_callers
 from postgen.stats import RunStats, StageStats, describe_failure
 from scheduler import OrderedResult, run_ordered
@@ -157,11 +157,7 @@ async def _drive(
     on_done: Callable[[int, T | None, BaseException | None], None] | None,
 ) -> tuple[OrderedResult[T], RunStats]:
     stats = RunStats()
-    client = ChatClient(
-        endpoint.base_url,
-        api_key=endpoint.api_key,
-        connect_timeout_s=settings.llm.connect_timeout_s,
-    )
+    client = client_for(settings, endpoint)
     try:
         await preflight(client, settings.llm.model)
         caller = stage_callers(settings, client.complete, endpoint.base_url, stats)[stage]
