@@ -23,6 +23,10 @@ __all__ = ["CallStore", "Lane", "StageCaller", "StageParams", "call_key"]
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
+V = TypeVar("V")
+
+# Raises InvalidOutput when a reply parses but cannot be used.
+Check = Callable[[V], None]
 
 
 class CallStore(Protocol):
@@ -74,35 +78,69 @@ class StageCaller:
         self._store = store
         self._budget = budget
 
-    async def text(self, messages: list[Message], *, item: str) -> Completion:
-        """A free-text completion for one item (e.g. "3" or "3/vote2")."""
-        return await self._call(self._request(messages, item, None), item)
+    async def text(
+        self, messages: list[Message], *, item: str, check: Check[str] | None = None
+    ) -> Completion:
+        """A free-text completion for one item (e.g. "3" or "3/vote2").
 
-    async def structured(self, messages: list[Message], model: type[M], *, item: str) -> M:
-        """A reply validated as `model`; one re-ask with the validation error if it is unusable."""
+        `check` raises InvalidOutput for an unusable reply. A replayed reply that fails it is
+        asked for live once more, so a stored bad answer cannot fail the item forever.
+        """
+        request = self._request(messages, item, None)
+        completion = await self._call(request, item)
+        if check is None:
+            return completion
+        try:
+            check(completion.text)
+        except InvalidOutput:
+            if not completion.cached:
+                raise
+            completion = await self._call(request, item, fresh=True)
+            check(completion.text)
+        return completion
+
+    async def structured(
+        self,
+        messages: list[Message],
+        model: type[M],
+        *,
+        item: str,
+        check: Check[M] | None = None,
+    ) -> M:
+        """A reply validated as `model` (and by `check`); one re-ask with the error if unusable."""
         request = self._request(messages, item, model)
         completion = await self._call(request, item)
         try:
-            return self._parse(completion, model)
-        except InvalidOutput as first:
-            self._stats.reasks += 1
-            retry_messages = [
-                *messages,
-                {"role": "assistant", "content": completion.text},
-                {"role": "user", "content": render_repair(str(first))},
-            ]
-            again = await self._call(self._request(retry_messages, item, model), item + "/reask")
-            return self._parse(again, model)
+            return self._parse(completion, model, check)
+        except InvalidOutput as error:
+            first = error
+            if completion.cached:  # replayed and unusable: ask live rather than replay forever
+                completion = await self._call(request, item, fresh=True)
+                try:
+                    return self._parse(completion, model, check)
+                except InvalidOutput as again:
+                    first = again
+        self._stats.reasks += 1
+        retry_messages = [
+            *messages,
+            {"role": "assistant", "content": completion.text},
+            {"role": "user", "content": render_repair(str(first))},
+        ]
+        reask = self._request(retry_messages, item, model)
+        return self._parse(await self._call(reask, item + "/reask"), model, check)
 
-    def _parse(self, completion: Completion, model: type[M]) -> M:
+    def _parse(self, completion: Completion, model: type[M], check: Check[M] | None) -> M:
         value, repaired = parse_model(completion.text, model)
+        if check is not None:
+            check(value)
         if repaired:
             self._stats.repairs += 1
         return value
 
-    async def _call(self, request: ChatRequest, item: str) -> Completion:
+    async def _call(self, request: ChatRequest, item: str, *, fresh: bool = False) -> Completion:
         key = call_key(self.params.endpoint, request, item)
-        if self._store is not None and (hit := self._store.get(key)) is not None:
+        hit = None if fresh or self._store is None else self._store.get(key)
+        if hit is not None:
             self._stats.record_cached(hit)
             return hit
         if self._budget is not None:

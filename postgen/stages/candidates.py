@@ -9,6 +9,8 @@ from postgen.prompts import render
 
 __all__ = ["ANGLES", "write_candidate"]
 
+MIN_CHARS = 40  # shorter than this is a refusal or an error message, not an article
+
 # Each candidate takes a different angle, so the judges have real alternatives to compare.
 ANGLES = (
     "a practical how-to",
@@ -33,10 +35,13 @@ def angle_for(article_id: int) -> str:
 async def write_candidate(article_id: int, brief: Brief, llm: StageCaller) -> ArticleCandidate:
     angle = angle_for(article_id)
     messages = render("candidate", brief=brief, angle=angle)
-    completion = await llm.text(messages, item=str(article_id))
+    completion = await llm.text(messages, item=str(article_id), check=_long_enough)
     content = completion.text.strip()
-    if len(content) < 40:
-        raise InvalidOutput(f"candidate {article_id} is too short ({len(content)} characters)")
     return ArticleCandidate(
         article_id=article_id, angle=angle, content=content, model=completion.model
     )
+
+
+def _long_enough(text: str) -> None:
+    if len(text.strip()) < MIN_CHARS:
+        raise InvalidOutput(f"the article is too short ({len(text.strip())} characters)")

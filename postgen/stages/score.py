@@ -29,11 +29,15 @@ async def score_vote(
         vote=vote,
         audience=audience,
     )
-    judged = await llm.structured(messages, JudgeVote, item=f"{card.article_id}/vote{vote}")
-    missing = sorted(set(criteria) - set(judged.by_name()))
-    if missing:
-        raise InvalidOutput(f"the vote misses criteria: {', '.join(missing)}")
-    return judged
+
+    def covers_every_criterion(judged: JudgeVote) -> None:
+        missing = sorted(set(criteria) - set(judged.by_name()))
+        if missing:
+            raise InvalidOutput(f"the vote misses criteria: {', '.join(missing)}")
+
+    return await llm.structured(
+        messages, JudgeVote, item=f"{card.article_id}/vote{vote}", check=covers_every_criterion
+    )
 
 
 async def score_card(

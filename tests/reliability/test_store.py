@@ -108,3 +108,26 @@ def test_the_key_covers_everything_that_determines_the_answer():
         call_key("http://h/v1", _request(json_mode=True), "3/vote1"),
     ]
     assert len({base, *variants}) == len(variants) + 1
+
+
+def test_replayed_unusable_replies_are_asked_again_live(tmp_path: Path) -> None:
+    # Every structured reply is malformed in the first run, so extraction fails; the store
+    # keeps those replies. The second run must not replay them into the same failure.
+    from postgen.app import execute
+    from tests.conftest import settings_for
+
+    common = (
+        "iterations=2",
+        "votes=1",
+        "top_k=1",
+        "llm.sim.time_scale=0",
+        "llm.json_schema=false",
+        f"cache.path={tmp_path / 'calls.sqlite'}",
+        "quiet=true",
+    )
+    first = settings_for(*common, "llm.sim.malformed_rate=1.0")
+    assert execute(first, tmp_path / "run1") == 1
+    second = settings_for(*common)
+    assert execute(second, tmp_path / "run2") == 0
+    cards = (tmp_path / "run2" / "cards.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(cards) == 2
