@@ -12,8 +12,16 @@ from loguru import logger
 
 from postgen.calls import CallStore
 from postgen.config import Settings
-from postgen.errors import AuthError, ConnectionFailed, LLMError, QuotaExceeded, RunAborted
+from postgen.errors import (
+    AuthError,
+    ConnectionFailed,
+    LLMError,
+    QuotaExceeded,
+    RunAborted,
+    Timeout,
+)
 from postgen.llm import ChatClient, api_key_from_env
+from postgen.llm.client import safe_url
 from postgen.logs import run_logging
 from postgen.metrics_watch import watch_run
 from postgen.outputs import check_writable, write_outputs
@@ -35,7 +43,7 @@ class Endpoint:
 
     @property
     def identity(self) -> str:
-        return self.name or self.base_url.rstrip("/")
+        return self.name or safe_url(self.base_url.rstrip("/"))
 
 
 def execute(settings: Settings, out_dir: Path) -> int:
@@ -145,9 +153,11 @@ async def preflight(client: ChatClient, model: str, *, tries: int = 3) -> None:
             if attempt == tries:
                 raise RunAborted(str(exc)) from None
             await asyncio.sleep(0.5 * attempt)
+        except Timeout as exc:  # it already waited long enough: a hung endpoint stays hung
+            raise RunAborted(str(exc)) from None
         except (AuthError, QuotaExceeded) as exc:
-            raise RunAborted(f"{client.base_url}: {exc}") from None
+            raise RunAborted(f"{client.where}: {exc}") from None
         except LLMError:
             return  # not every OpenAI-compatible server lists its models
     if models and model not in models:
-        logger.warning("{} does not list model {!r}; trying it anyway", client.base_url, model)
+        logger.warning("{} does not list model {!r}; trying it anyway", client.where, model)

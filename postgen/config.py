@@ -273,6 +273,8 @@ def _check(s: Settings) -> None:
     _check_budget(s.budget)
     if s.log_level.upper() not in {"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"}:
         raise ConfigError("log_level", f"unknown level {s.log_level!r}")
+    _no_credentials("metrics.pushgateway", s.metrics.pushgateway)
+    _float_range("metrics.linger_s", s.metrics.linger_s, 0.0, 3600.0)
     if s.metrics.port is not None:
         _int_range("metrics.port", s.metrics.port, 0, 65_535)
 
@@ -309,6 +311,9 @@ def _check_scheduler(sc: SchedulerConfig) -> None:
     _int_range("scheduler.initial", sc.initial, sc.minimum, sc.maximum)
     _float_range("scheduler.backoff", sc.backoff, 0.05, 0.95)
     _float_range("scheduler.retry_budget", sc.retry_budget, 0.0, 10.0)
+    _float_range("scheduler.brake_tolerance", sc.brake_tolerance, 1.01, 100.0)
+    _float_range("scheduler.brake_backoff", sc.brake_backoff, 0.05, 1.0)
+    _float_range("scheduler.gate_jitter", sc.gate_jitter, 0.0, 1.0)
     for key, value in (("scheduler.rpm", sc.rpm), ("scheduler.tpm", sc.tpm)):
         if value is not None:
             _float_range(key, value, 0.001, 1e12)
@@ -318,13 +323,21 @@ def _check_llm(llm: LLMConfig) -> None:
     if llm.provider != "sim" and not llm.base_url:
         raise ConfigError("llm.base_url", f"is required for provider {llm.provider!r}")
     if llm.base_url and not llm.base_url.startswith(("http://", "https://")):
-        raise ConfigError("llm.base_url", f"must start with http:// or https:// ({llm.base_url})")
+        raise ConfigError("llm.base_url", "must start with http:// or https://")
+    _no_credentials("llm.base_url", llm.base_url)
+    _float_range("llm.connect_timeout_s", llm.connect_timeout_s, 0.01, 600.0)
     if not llm.model.strip():
         raise ConfigError("llm.model", "is empty")
     sim = llm.sim
     _float_range("llm.sim.time_scale", sim.time_scale, 0.0, 100.0)
     for key in ("error_rate", "hang_rate", "malformed_rate"):
         _float_range(f"llm.sim.{key}", getattr(sim, key), 0.0, 1.0)
+
+
+def _no_credentials(key: str, url: str | None) -> None:
+    # Hydra saves overrides to disk; a password in a URL would land there and in run.json.
+    if url and "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        raise ConfigError(key, "must not contain credentials; keys come from the environment")
 
 
 def _check_budget(b: BudgetConfig) -> None:

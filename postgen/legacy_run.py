@@ -160,7 +160,7 @@ async def _drive(
     client = client_for(settings, endpoint)
     try:
         await preflight(client, settings.llm.model)
-        caller = stage_callers(settings, client.complete, endpoint.base_url, stats)[stage]
+        caller = stage_callers(settings, client.complete, endpoint.identity, stats)[stage]
         stage_stats = stats[stage]
 
         def settle(i: int, result: T | None, error: BaseException | None) -> None:

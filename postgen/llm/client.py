@@ -6,6 +6,7 @@ import json
 import os
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -26,9 +27,16 @@ from postgen.errors import (
 from postgen.llm.headers import retry_after_seconds
 from postgen.llm.types import ChatRequest, Completion, Usage
 
-__all__ = ["ChatClient", "api_key_from_env", "error_for_response"]
+__all__ = [
+    "PREFLIGHT_TIMEOUT_S",
+    "ChatClient",
+    "api_key_from_env",
+    "error_for_response",
+    "safe_url",
+]
 
 _POOLS = 8  # connection pools per client; requests go to the least busy
+PREFLIGHT_TIMEOUT_S = 10.0  # the endpoint check must fail within seconds, not hang
 
 
 def api_key_from_env(env_var: str | None) -> str | None:
@@ -53,6 +61,8 @@ class ChatClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.where = safe_url(self.base_url)  # what messages name: never a credential
+        self._secret = api_key
         headers = {"content-type": "application/json"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
@@ -80,33 +90,52 @@ class ChatClient:
         try:
             response = await self._pools[pool].post("/chat/completions", json=request.payload())
         except httpx.TimeoutException as exc:
-            raise Timeout(f"{self.base_url}: {type(exc).__name__}") from None
+            raise Timeout(f"{self.where}: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
-            raise ConnectionFailed(f"cannot reach {self.base_url}: {_short(exc)}") from None
+            raise ConnectionFailed(f"cannot reach {self.where}: {_short(exc)}") from None
         finally:
             busy[pool] -= 1
         latency = time.monotonic() - started
         if response.status_code != 200:
-            raise error_for_response(response.status_code, response.headers, response.content)
+            raise self._error(response)
         return _completion(response, request, latency)
 
-    async def list_models(self) -> list[str]:
+    async def list_models(self, *, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> list[str]:
         """The models the endpoint serves (also a cheap reachability and auth check)."""
         try:
-            response = await self._http.get("/models")
+            response = await self._http.get("/models", timeout=timeout_s)
+        except httpx.TimeoutException:
+            raise Timeout(f"{self.where} did not answer within {timeout_s:g} s") from None
         except httpx.TransportError as exc:
-            raise ConnectionFailed(f"cannot reach {self.base_url}: {_short(exc)}") from None
+            raise ConnectionFailed(f"cannot reach {self.where}: {_short(exc)}") from None
         if response.status_code != 200:
-            raise error_for_response(response.status_code, response.headers, response.content)
+            raise self._error(response)
         try:
-            data = response.json().get("data", [])
+            data = (response.json() or {}).get("data") or []
             return [str(m.get("id")) for m in data if isinstance(m, dict)]
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError):
             return []
+
+    def _error(self, response: httpx.Response) -> LLMError:
+        error = error_for_response(response.status_code, response.headers, response.content)
+        if self._secret and self._secret in str(error):
+            # Some providers echo the rejected key back; it must not reach run.json or logs.
+            error.args = (str(error).replace(self._secret, "***"),)
+        return error
 
     async def aclose(self) -> None:
         for pool in self._pools:
             await pool.aclose()
+
+
+def safe_url(url: str) -> str:
+    """The URL without user:password@, for messages and store keys."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def error_for_response(status: int, headers: httpx.Headers, body: bytes) -> LLMError:

@@ -16,9 +16,11 @@ from postgen.errors import (
     QuotaExceeded,
     RateLimited,
     ServerError,
+    Timeout,
 )
 from postgen.llm import ChatClient, ChatRequest
 from postgen.llm.classify import verdict_for
+from postgen.llm.client import safe_url
 from postgen.llm.headers import parse_duration, retry_after_seconds, server_limits
 from scheduler import Kind
 
@@ -134,3 +136,39 @@ def test_server_limits_from_headers() -> None:
     )
     assert limits is not None and limits.limit_requests == 500
     assert server_limits({}) is None
+
+
+async def test_an_echoed_key_never_reaches_the_error_message() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = {"error": {"code": "invalid_api_key", "message": "Incorrect key: zz9-4242-key"}}
+        return httpx.Response(401, json=body)
+
+    client = ChatClient(
+        "http://llm.test/v1", api_key="zz9-4242-key", transport=httpx.MockTransport(handler)
+    )
+    with pytest.raises(AuthError) as info:
+        await client.complete(REQUEST)
+    assert "zz9-4242-key" not in str(info.value)
+    assert "***" in str(info.value)
+
+
+def test_safe_url_drops_credentials() -> None:
+    assert safe_url("https://user:pw@proxy.test:8443/v1") == "https://proxy.test:8443/v1"
+    assert safe_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+
+
+async def test_model_list_of_null_is_empty() -> None:
+    assert await _client(200, {"data": None}).list_models() == []
+
+
+async def test_an_endpoint_that_never_answers_times_out() -> None:
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        client = ChatClient(f"http://127.0.0.1:{port}/v1")
+        with pytest.raises(Timeout, match="did not answer"):
+            await client.list_models(timeout_s=0.3)
+        await client.aclose()

@@ -129,6 +129,13 @@ def test_topic_file_wins_over_topic(tmp_path: Path) -> None:
         ("scheduler.kind=magic", "scheduler.kind"),
         ("llm.sim.error_rate=2", "llm.sim.error_rate"),
         ("topic_file=/nonexistent/topic.txt", "topic_file"),
+        ("scheduler.brake_backoff=1.5", "scheduler.brake_backoff"),
+        ("scheduler.brake_tolerance=0.5", "scheduler.brake_tolerance"),
+        ("scheduler.gate_jitter=-1", "scheduler.gate_jitter"),
+        ("llm.connect_timeout_s=0", "llm.connect_timeout_s"),
+        ("metrics.linger_s=-1", "metrics.linger_s"),
+        ("llm.base_url=https://user:pw@proxy.test/v1", "llm.base_url"),
+        ("metrics.pushgateway=http://u:p@gw.test:9091", "metrics.pushgateway"),
     ],
 )
 def test_range_errors_name_the_key(override: str, key: str) -> None:
