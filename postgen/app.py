@@ -69,8 +69,9 @@ def execute(settings: Settings, out_dir: Path) -> int:
                 result = asyncio.run(interrupts.run(work))
             if interrupts.signum is not None:
                 result.notes.append(f"interrupted by {interrupts.name}")
+            code = _exit_code(result, interrupts)
+            write_outputs(result, out_dir, exit_code=code)  # first: the post matters most
             watch.finish(result)
-            write_outputs(result, out_dir)
             logger.info("summary\n{}", summary_table(result))
             if result.error:
                 logger.error("run failed: {}", result.error)
@@ -78,8 +79,13 @@ def execute(settings: Settings, out_dir: Path) -> int:
                 logger.success("post written: {}", out_dir / "post.md")
             if interrupts.exit_code is not None:
                 logger.warning("interrupted: partial results are in {}", out_dir)
-                return interrupts.exit_code
-            return 0 if result.status in ("ok", "partial") and result.produced else 1
+            return code
+
+
+def _exit_code(result: RunResult, interrupts: Interrupts) -> int:
+    if interrupts.exit_code is not None:
+        return interrupts.exit_code
+    return 0 if result.status in ("ok", "partial") and result.produced else 1
 
 
 def _call_store(settings: Settings) -> AbstractContextManager[SQLiteStore | None]:

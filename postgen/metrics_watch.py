@@ -50,8 +50,11 @@ class RunWatch:
         self.finished = True
         log_stage_summaries(result)
         self.metrics.observe_scores(result.scores)
-        self.metrics.write(self.out_dir / METRICS_FILE)
-        write_timeline(self.timeline, self.settings, self.out_dir / TIMELINE_FILE)
+        try:
+            self.metrics.write(self.out_dir / METRICS_FILE)
+            write_timeline(self.timeline, self.settings, self.out_dir / TIMELINE_FILE)
+        except OSError as exc:  # side files: losing them must not lose the run's outcome
+            logger.warning("could not write {} or {}: {}", METRICS_FILE, TIMELINE_FILE, exc)
         if self.settings.metrics.pushgateway:
             self.metrics.push(self.settings.metrics.pushgateway)
 

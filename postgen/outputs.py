@@ -29,14 +29,17 @@ __all__ = [
 _SECRET_NAMES = {"api_key", "apikey", "key", "token", "secret", "password", "authorization"}
 
 
-def write_outputs(result: RunResult, out_dir: Path) -> None:
+def write_outputs(result: RunResult, out_dir: Path, *, exit_code: int | None = None) -> None:
     """Everything a run leaves behind, each file written atomically."""
     write_jsonl(out_dir / "candidates.jsonl", result.candidates)
     write_jsonl(out_dir / "cards.jsonl", result.cards)
     write_jsonl(out_dir / "scores.jsonl", result.scores)
+    post = out_dir / "post.md"
     if result.post is not None:
-        _atomic_write(out_dir / "post.md", render_post(result.post))
-    write_run_json(result, out_dir / "run.json")
+        _atomic_write(post, render_post(result.post))
+    else:
+        post.unlink(missing_ok=True)  # an earlier run's post must not pass for this one's
+    write_run_json(result, out_dir / "run.json", exit_code=exit_code)
 
 
 def check_writable(out_dir: Path) -> None:
@@ -71,9 +74,10 @@ def write_jsonl(path: Path, items: Iterable[BaseModel | None]) -> None:
                 out.write(item.model_dump_json() + "\n")
 
 
-def write_run_json(result: RunResult, path: Path) -> None:
+def write_run_json(result: RunResult, path: Path, *, exit_code: int | None = None) -> None:
     doc: dict[str, Any] = {
         "status": result.status,
+        "exit_code": exit_code,
         "wall_seconds": round(result.wall_seconds, 3),
         "error": result.error,
         "stopped": result.stopped,

@@ -75,7 +75,7 @@ class StageStats:
         return {
             "items": self.items,
             "succeeded": self.succeeded,
-            "failed": self.failures,
+            "failed": sorted(self.failures, key=_item_order),
             "requests": self.requests,
             "cached": self.cached,
             "rate_limited": self.rate_limited,
@@ -143,3 +143,10 @@ def describe_failure(error: BaseException) -> str:
     reason = getattr(cause, "reason", None) or type(cause).__name__
     prefix = "retries exhausted: " if last is not None else ""
     return f"{prefix}{reason}: {text}"[:300]
+
+
+def _item_order(failure: dict[str, Any]) -> tuple[int, str]:
+    """Failures in input order ("2" before "10"), whatever order they happened in."""
+    item = str(failure.get("item", ""))
+    head = item.split("/", 1)[0]
+    return (int(head) if head.isdigit() else 1 << 30, item)

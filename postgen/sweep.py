@@ -49,6 +49,12 @@ class JobRow:
     failed: int = 0
     best: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    recorded_exit: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """The job's exit code as run.json recorded it, else as its status implies."""
+        return self.recorded_exit if self.recorded_exit is not None else exit_code_for(self.status)
 
     @property
     def requests_per_s(self) -> float | None:
@@ -86,7 +92,7 @@ class SweepReport(Callback):
             logger.warning("sweep report failed: {}: {}", type(exc).__name__, exc)
             return
         # Jobs may have run in other processes (joblib): their exit codes are known only here.
-        sweep_exit_codes.extend(exit_code_for(r.status) for r in rows)
+        sweep_exit_codes.extend(r.exit_code for r in rows)
         if rows:
             print(f"\nsweep report: {sweep_dir / 'sweep.md'}\n", file=sys.stderr)
             print(render_markdown(rows, swept_keys(rows, hints)), file=sys.stderr)
@@ -254,6 +260,8 @@ def _log_scale(xs: Sequence[float]) -> bool:
 
 def _fill(row: JobRow, doc: dict[str, Any]) -> None:
     row.status = str(doc.get("status", "unknown"))
+    code = doc.get("exit_code")
+    row.recorded_exit = code if isinstance(code, int) else None
     wall = doc.get("wall_seconds")
     row.wall_s = float(wall) if isinstance(wall, int | float) else None
     for stage in (doc.get("stages") or {}).values():
