@@ -24,6 +24,10 @@ _jobs_started: list[Path] = []
 def _job(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
+    stopped = [c for c in _exit_codes if c in (130, 143)]
+    if stopped:  # Ctrl-C or SIGTERM stopped an earlier job of this sweep: stop the sweep
+        discard_unstarted_run_dir(out_dir, hc.output_subdir)
+        raise SystemExit(stopped[0])
     _jobs_started.append(out_dir)
     try:
         if cfg.get("resume"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -137,7 +138,10 @@ async def run_async(
         result.stopped = "interrupted"
         return result
     finally:
-        await client.aclose()
+        # A signal landing while the client closes must not turn a finished run into a
+        # traceback: the pipeline's result is what matters now.
+        with contextlib.suppress(asyncio.CancelledError):
+            await client.aclose()
 
 
 def client_for(settings: Settings, endpoint: Endpoint) -> ChatClient:
