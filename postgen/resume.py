@@ -8,7 +8,6 @@ Hydra wrote to `<run dir>/.hydra/config.yaml`; relative paths in it (`cache.path
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,8 @@ def resume_argv(argv: Sequence[str]) -> list[str]:
     given = [a.split("=", 1)[1] for a in args if a.startswith("resume=")]
     if not given or not given[-1] or given[-1] == "null":
         return args
+    if not (Path(given[-1]).expanduser() / ".hydra" / "config.yaml").is_file():
+        return args  # not a run dir: `resumed_settings` says so, and nothing is created there
     if not any(a.startswith(("hydra.run.dir=", "hydra.output_subdir=")) for a in args):
         args += [f"hydra.run.dir={given[-1]}", "hydra.output_subdir=null"]
     return args
@@ -61,8 +62,18 @@ def discard_unstarted_run_dir(out_dir: Path, hydra_subdir: str | None) -> None:
     # Only a directory holding nothing but what Hydra just saved; never one the user made.
     if out_dir.is_dir() and hydra_subdir and {p.name for p in out_dir.iterdir()} == {hydra_subdir}:
         shutil.rmtree(out_dir / hydra_subdir, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            out_dir.rmdir()
+        _remove_empty_dirs(out_dir, stop_at=Path.cwd())
+
+
+def _remove_empty_dirs(path: Path, *, stop_at: Path) -> None:
+    """Remove `path` and its parents below `stop_at` while they are empty (e.g. outputs/DATE)."""
+    path, stop_at = path.resolve(), stop_at.resolve()
+    while path != stop_at and stop_at in path.parents:
+        try:
+            path.rmdir()  # only succeeds on an empty directory
+        except OSError:
+            return
+        path = path.parent
 
 
 def _started_in(root: Path) -> Path | None:

@@ -81,6 +81,10 @@ CASES = {
         ["budget.max_tokens=-1"],
         "budget.max_tokens: must be between 1 and 1000000000000000 (got -1)",
     ),
+    "resume of a directory that does not exist": (
+        ["resume={work}/gone"],
+        "resume: {work}/gone is not a postgen run dir (no .hydra/config.yaml)",
+    ),
     "resume of a directory that is no run": (
         ["resume={work}/a_dir"],
         "resume: {work}/a_dir is not a postgen run dir (no .hydra/config.yaml)",
@@ -102,3 +106,4 @@ def test_bad_input_is_one_line_and_exit_2(case: str, tmp_path: Path):
     assert not (tmp_path / "run").exists()  # not even Hydra's .hydra/ is left behind
     assert not (tmp_path / ".postgen").exists()  # no store was created
     assert (tmp_path / "a_dir").is_dir() and not any((tmp_path / "a_dir").iterdir())
+    assert not (tmp_path / "gone").exists() and not (tmp_path / "outputs").exists()
