@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from loguru import logger
+
 from postgen.errors import ConfigError
 from postgen.llm.types import Completion, Usage
 
@@ -39,10 +41,11 @@ migrations: list[str] = [
 class SQLiteStore:
     """The `CallStore` of `postgen.calls`, on one SQLite file (WAL; one connection + a lock)."""
 
-    __slots__ = ("_db", "_lock", "path")
+    __slots__ = ("_db", "_lock", "failed_writes", "path")
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.failed_writes = 0
         self._lock = threading.Lock()
         self._db = _connect(path)
         try:
@@ -77,7 +80,12 @@ class SQLiteStore:
             time.time(),
         )
         with self._lock:  # autocommit: the row is on disk when this returns
-            self._db.execute("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            try:
+                self._db.execute("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            except sqlite3.Error as exc:
+                # The answer is paid for: use it even though it could not be made durable.
+                self.failed_writes += 1
+                logger.warning("could not store a finished call in {}: {}", self.path, exc)
 
     def __len__(self) -> int:
         with self._lock:
