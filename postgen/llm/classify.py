@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from postgen.errors import (
-    ConnectionFailed,
     FatalLLMError,
-    InvalidOutput,
     LLMError,
     Overloaded,
     RateLimited,
@@ -28,9 +26,7 @@ def verdict_for(exc: BaseException) -> Verdict:
         return Verdict(Kind.DROP, "overloaded" if isinstance(exc, Overloaded) else "timeout")
     if isinstance(exc, FatalLLMError):
         return Verdict(Kind.FATAL, exc.reason)
-    if isinstance(exc, ConnectionFailed | InvalidOutput):
-        return Verdict(Kind.RETRY, exc.reason)
-    if isinstance(exc, LLMError):
+    if isinstance(exc, LLMError):  # 5xx, refused connections, malformed bodies
         return Verdict(Kind.RETRY, exc.reason)
     return Verdict(Kind.FAIL, "error")
 

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from postgen.app import execute
 from postgen.calls import call_key
 from postgen.errors import ConfigError
 from postgen.llm.types import ChatRequest, Completion, Usage
 from postgen.store import SQLiteStore, migrations, open_store
+from tests.conftest import settings_for
 
 
 def _completion(text: str = "hello") -> Completion:
@@ -113,9 +115,6 @@ def test_the_key_covers_everything_that_determines_the_answer():
 def test_replayed_unusable_replies_are_asked_again_live(tmp_path: Path) -> None:
     # Every structured reply is malformed in the first run, so extraction fails; the store
     # keeps those replies. The second run must not replay them into the same failure.
-    from postgen.app import execute
-    from tests.conftest import settings_for
-
     common = (
         "iterations=2",
         "votes=1",
