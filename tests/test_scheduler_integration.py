@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from postgen.app import Endpoint, run_async
 from postgen.pipeline import RunResult
 from postgen.sim import SimConfig, SimServer
@@ -34,16 +32,16 @@ async def test_parallel_run_under_an_rpm_limit_completes_with_few_429s() -> None
     assert limited <= 0.1 * ok  # adaptive pacing: a handful, not a storm
 
 
-async def test_parallel_is_much_faster_than_sequential_on_simulated_latency() -> None:
+async def test_parallel_keeps_requests_in_flight_where_sequential_keeps_one() -> None:
+    # What makes parallel faster, counted at the server (speed itself: benchmarks/).
     config = SimConfig(seed=5, time_scale=0.005)
     common = ("iterations=20", "concurrency=8")
-    t0 = time.monotonic()
-    sequential, _ = await _run(config, "parallel=false", *common)
-    t1 = time.monotonic()
-    parallel, _ = await _run(config, "parallel=true", *common)
-    t2 = time.monotonic()
+    sequential, seq_stats = await _run(config, "parallel=false", *common)
+    parallel, par_stats = await _run(config, "parallel=true", *common)
     assert sequential.status == parallel.status == "ok"
-    assert t2 - t1 < 0.6 * (t1 - t0), (t1 - t0, t2 - t1)
+    assert seq_stats["peak_concurrency"] == 1
+    assert isinstance(par_stats["peak_concurrency"], int) and par_stats["peak_concurrency"] >= 4
+    assert par_stats["completed"] == seq_stats["completed"]  # same work, none repeated
 
 
 def test_learn_rate_attaches_the_rate_learner_only_when_asked() -> None:

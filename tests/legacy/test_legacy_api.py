@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -110,24 +110,30 @@ def test_failed_items_are_skipped_but_reported() -> None:
     assert all(e.stage == "extract" and e.error for e in errors)
 
 
-def test_parallel_is_faster_than_sequential_on_simulated_latency() -> None:
+def test_parallel_keeps_several_requests_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Parallelism is asserted by what the scheduler did (requests in flight at once), not by
+    # wall-clock time, which a busy machine distorts. Speed is measured in benchmarks/.
+    peaks: dict[str, list[int]] = {"extract": [], "score": []}
+    real_run_stage = legacy.run_stage
+
+    def spy(stage: str, *args: Any, **kwargs: Any) -> Any:
+        run = real_run_stage(stage, *args, **kwargs)
+        peaks[stage].append(run.stats.max_concurrency_reached)
+        return run
+
+    monkeypatch.setattr(legacy, "run_stage", spy)
     legacy.configure(["llm.sim.time_scale=0.03"])
     try:
         candidates = _candidates(list(range(1, 9)))
-        t0 = time.monotonic()
         seq_cards = extract_all_article_cards(candidates)
-        t1 = time.monotonic()
         par_cards = extract_all_article_cards_parallel(candidates, max_concurrent=8)
-        t2 = time.monotonic()
         seq_scores = score_all_cards_with_voting(seq_cards[:6], SCORING_CRITERIA, votes=2)
-        t3 = time.monotonic()
         par_scores = score_all_cards_with_voting_parallel(par_cards[:6], max_concurrent=12, votes=2)
-        t4 = time.monotonic()
     finally:
         legacy.configure()
     assert len(seq_cards) == len(par_cards) == 8 and len(seq_scores) == len(par_scores) == 6
-    assert t2 - t1 < 0.7 * (t1 - t0), (t1 - t0, t2 - t1)
-    assert t4 - t3 < 0.7 * (t3 - t2), (t3 - t2, t4 - t3)
+    assert peaks["extract"][0] == 1 and peaks["score"][0] == 1  # sequential: one at a time
+    assert peaks["extract"][1] >= 3 and peaks["score"][1] >= 3, peaks
 
 
 def test_average_score_votes_pools_the_votes(instant: None, cards: list[ArticleCard]) -> None:

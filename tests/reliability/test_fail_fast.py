@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,11 @@ def _one_error_line(stderr: str) -> str:
 
 
 def _check(work: Path, args: list[str], expect: str, endpoint: str, *, env: dict[str, str]) -> None:
-    started = time.monotonic()
-    proc = run_cli(*args, "iterations=3", f"hydra.run.dir={work / 'run'}", cwd=work, env=env)
-    took = time.monotonic() - started
+    # `timeout` guards against minutes of retries; how few requests it took is asserted below.
+    proc = run_cli(
+        *args, "iterations=3", f"hydra.run.dir={work / 'run'}", cwd=work, env=env, timeout=60
+    )
     assert proc.returncode == 1, proc.stderr
-    assert took < 8  # seconds, not minutes of retries (process start included)
     line = _one_error_line(proc.stderr)
     assert f"run failed: {endpoint}" in line
     assert expect in line
@@ -54,9 +53,8 @@ def test_fatal_answers_abort_at_once(
     with external_sim("--time-scale", "0", *sim_args) as sim:
         args = [*sim.endpoint_args(), "llm.api_key_env=PG_TEST_KEY", *run_args]
         _check(work, args, expect, sim.url, env={"PG_TEST_KEY": key})
-        if "--insufficient-quota" in sim_args or run_args:
-            # Aborted on the first answer: no retries, and the rest was never sent.
-            assert sim.stats()["requests"] <= 2
+        # Aborted on the first answer: no retries, and the rest was never sent.
+        assert sim.stats()["requests"] <= 2
 
 
 def test_refused_connection_aborts_after_a_short_retry(work: Path):

@@ -105,25 +105,23 @@ def test_tpm_limit_and_headers_off(make_server: Make) -> None:
 
 
 def test_capacity_queue_and_overflow(make_server: Make) -> None:
-    server = make_server(capacity=2, queue=3, time_scale=1.0, ttft_s=0.2, per_token_s=0.0)
-    started = time.perf_counter()
+    # A second per request, so the whole burst is at the server before the first one is done.
+    server = make_server(capacity=2, queue=3, time_scale=1.0, ttft_s=1.0, per_token_s=0.0)
     responses = asyncio.run(_burst(server, 8))
-    elapsed = time.perf_counter() - started
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {200: 5, 503: 3}
     assert (
         next(r for r in responses if r.status_code == 503).json()["error"]["type"] == "overloaded"
     )
-    assert elapsed >= 0.55  # three waves of 0.2 s behind two slots
     stats = server.stats()
     assert stats["peak_processing"] == 2 and stats["peak_concurrency"] >= 5
 
 
 def test_schedule_changes_capacity(make_server: Make) -> None:
-    step = ScheduleStep(0.3, capacity=1)
-    server = make_server(capacity=4, schedule=(step,), time_scale=1.0, ttft_s=0.1, per_token_s=0)
+    step = ScheduleStep(1.5, capacity=1)
+    server = make_server(capacity=4, schedule=(step,), time_scale=1.0, ttft_s=0.5, per_token_s=0)
     before = Counter(r.status_code for r in asyncio.run(_burst(server, 4)))
-    time.sleep(0.4)
+    _wait_until(lambda: server.stats()["limits"]["capacity"] == 1)
     after = Counter(r.status_code for r in asyncio.run(_burst(server, 4)))
     assert before == {200: 4}
     assert after == {200: 1, 503: 3}
@@ -168,19 +166,23 @@ def test_hang_is_cancelled_on_stop(make_server: Make) -> None:
         else:
             raise AssertionError("expected a hang")
     assert server.stats()["faults"]["hang"] == 1
-    started = time.perf_counter()
-    server.stop()
-    assert time.perf_counter() - started < 2
+    server.stop()  # returns although a request hangs (pytest-timeout guards against a hang)
+    assert server.stats()["faults"]["hang"] == 1
 
 
 def test_burst_429_windows(make_server: Make) -> None:
-    server = make_server(burst_429_every_s=0.2, burst_429_len_s=0.1)
+    # Windows open at 1 s, 2 s, ... for 0.5 s; the window arithmetic itself is unit-tested.
+    server = make_server(burst_429_every_s=1.0, burst_429_len_s=0.5)
+    seen: dict[int, httpx.Response] = {}
     with httpx.Client(base_url=server.base_url) as c:
-        assert c.post("/chat/completions", json=chat("hi")).status_code == 200
-        time.sleep(0.22)
-        response = c.post("/chat/completions", json=chat("hi"))
-    assert response.status_code == 429
-    assert 0 < float(response.headers["retry-after"]) <= 0.1
+        _wait_until(
+            lambda: (
+                seen.setdefault((r := c.post("/chat/completions", json=chat("hi"))).status_code, r)
+                and 200 in seen
+                and 429 in seen
+            )
+        )
+    assert 0 < float(seen[429].headers["retry-after"]) <= 0.5
 
 
 def test_stats_counts_and_reset(client: httpx.Client, sim: SimServer) -> None:
@@ -205,18 +207,16 @@ def test_stats_survive_stop(make_server: Make) -> None:
     assert server.stats()["completed"] == 1
 
 
-async def test_serve_in_the_running_loop_is_fast() -> None:
+async def test_serve_in_the_running_loop_serves_concurrent_clients() -> None:
+    # Its speed is measured in benchmarks/ (requests/s), not asserted here.
     async with await serve(SimConfig(time_scale=0)) as app:
         limits = httpx.Limits(max_connections=32)
         async with httpx.AsyncClient(base_url=app.url, limits=limits) as c:
-            started = time.perf_counter()
             responses = await asyncio.gather(
                 *(c.post("/chat/completions", json=chat(f"hi {i}")) for i in range(400))
             )
-            elapsed = time.perf_counter() - started
         assert all(r.status_code == 200 for r in responses)
         assert app.stats()["completed"] == 400
-    assert elapsed < 2.0, f"{400 / elapsed:.0f} requests/s"
 
 
 def test_http_keep_alive_and_raw_protocol(sim: SimServer) -> None:
@@ -236,3 +236,12 @@ def test_http_keep_alive_and_raw_protocol(sim: SimServer) -> None:
         while chunk := s.recv(65536):
             data += chunk
     assert data.count(b"HTTP/1.1 200 OK") == 2
+
+
+def _wait_until(predicate: Callable[[], object], *, tries: int = 400) -> None:
+    """Poll every 20 ms; the bound only guards against a hang (about 8 s at rest)."""
+    for _ in range(tries):
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition never held")

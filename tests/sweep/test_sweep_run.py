@@ -35,7 +35,7 @@ def test_a_three_value_sweep_writes_csv_md_and_png(tmp_path: Path) -> None:
     assert [r["stage.score.concurrency"] for r in rows] == ["1", "2", "4"]
     for r in rows:
         assert r["status"] == "ok" and r["failed_items"] == "0"
-        assert 0 < float(r["wall_s"]) < 30
+        assert float(r["wall_s"]) > 0
         assert int(r["requests"]) >= 3 + 3 + 3 * 3 + 1  # candidates, cards, votes, post
         assert float(r["requests_per_s"]) > 0
         assert 0.0 <= float(r["frac_429"]) <= 1.0
