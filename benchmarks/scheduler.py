@@ -42,9 +42,9 @@ from typing import Any
 
 from benchmarks.simproc import SimProcess
 from postgen.config import Settings
+from postgen.engine.scheduling import build_governor, retry_policy
 from postgen.llm.client import ChatClient
 from postgen.llm.types import ChatRequest, Completion
-from postgen.scheduling import build_governor, retry_policy
 from scheduler import FixedLimit, Governor, NullObserver, RetryPolicy, Verdict
 
 __all__ = ["SCENARIOS", "Scenario", "main"]
@@ -146,7 +146,7 @@ def compose_settings(*overrides: str) -> Settings:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from postgen.config import load_settings, register_schema
+    from postgen.cli.compose import load_settings, register_schema
 
     register_schema()
     GlobalHydra.instance().clear()

@@ -1,18 +1,24 @@
-"""postgen: marketing blog posts from LLMs, as fast as the provider's rate limits allow."""
+"""postgen: marketing blog posts from LLMs, as fast as the provider's limits allow.
 
-from postgen.app import Endpoint, execute, open_endpoint, run_async
-from postgen.config import Settings, load_settings
-from postgen.domain import (
-    ArticleCandidate,
-    ArticleCard,
-    Brief,
-    CardScore,
-    JudgeVote,
-    Post,
-)
-from postgen.errors import ConfigError, LLMError, PostgenError, RunAborted
-from postgen.llm import ChatClient, ChatRequest, Completion
-from postgen.pipeline import RunResult, run
+The names below load on first use, so `import postgen` stays cheap (no Hydra, no HTTP client,
+no Prometheus until a run needs them).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from postgen.cli.compose import load_settings
+    from postgen.cli.run import execute
+    from postgen.config import Settings
+    from postgen.domain import ArticleCandidate, ArticleCard, Brief, CardScore, JudgeVote, Post
+    from postgen.engine.pipeline import run
+    from postgen.engine.session import Endpoint, open_endpoint, run_async
+    from postgen.errors import ConfigError, LLMError, PostgenError, RunAborted
+    from postgen.llm import ChatClient, ChatRequest, Completion
+    from postgen.observe.result import RunResult
 
 __all__ = [
     "ArticleCandidate",
@@ -39,3 +45,41 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Where each public name lives; `__getattr__` imports it the first time it is asked for.
+_HOMES = {
+    "ArticleCandidate": "postgen.domain",
+    "ArticleCard": "postgen.domain",
+    "Brief": "postgen.domain",
+    "CardScore": "postgen.domain",
+    "JudgeVote": "postgen.domain",
+    "Post": "postgen.domain",
+    "ChatClient": "postgen.llm",
+    "ChatRequest": "postgen.llm",
+    "Completion": "postgen.llm",
+    "ConfigError": "postgen.errors",
+    "LLMError": "postgen.errors",
+    "PostgenError": "postgen.errors",
+    "RunAborted": "postgen.errors",
+    "Endpoint": "postgen.engine.session",
+    "open_endpoint": "postgen.engine.session",
+    "run_async": "postgen.engine.session",
+    "run": "postgen.engine.pipeline",
+    "RunResult": "postgen.observe.result",
+    "Settings": "postgen.config",
+    "execute": "postgen.cli.run",
+    "load_settings": "postgen.cli.compose",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'postgen' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # next time, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,62 +1,6 @@
-"""`python -m postgen [overrides]`: compose the config, validate it, run."""
+"""`python -m postgen [overrides]` (see `python -m postgen --help`)."""
 
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
-from postgen.app import execute
-from postgen.cli import guarded, report_config_error
-from postgen.config import load_settings, register_schema
-from postgen.errors import ConfigError
-from postgen.resume import discard_unstarted_run_dir, resume_argv, resumed_settings
-from postgen.sweep import sweep_exit_codes
-
-_exit_codes: list[int] = []  # one per job; a sweep exits with the worst
-_jobs_started: list[Path] = []
-
-
-@hydra.main(version_base="1.3", config_path="pkg://postgen.conf", config_name="config")
-def _job(cfg: DictConfig) -> None:
-    hc = HydraConfig.get()
-    out_dir = Path(hc.runtime.output_dir)
-    stopped = [c for c in _exit_codes if c in (130, 143)]
-    if stopped:  # Ctrl-C or SIGTERM stopped an earlier job of this sweep: stop the sweep
-        discard_unstarted_run_dir(out_dir, hc.output_subdir)
-        raise SystemExit(stopped[0])
-    _jobs_started.append(out_dir)
-    try:
-        if cfg.get("resume"):
-            settings = resumed_settings(str(cfg.resume), list(hc.overrides.task))
-        else:
-            settings = load_settings(cfg)
-        code = execute(settings, out_dir)
-    except ConfigError as exc:
-        discard_unstarted_run_dir(out_dir, hc.output_subdir)
-        code = report_config_error(exc)
-    _exit_codes.append(code)
-
-
-def _entry() -> None:
-    try:
-        _job()
-    except OSError as exc:
-        if _jobs_started or exc.filename is None:
-            raise
-        # Hydra could not create the run dir or save its config there: bad input, not a bug.
-        raise ConfigError("hydra.run.dir", f"cannot write {exc.filename}: {exc.strerror}") from None
-
-
-def main() -> None:
-    register_schema()
-    sys.argv = resume_argv(sys.argv)
-    code = guarded(_entry)
-    sys.exit(code or max([*_exit_codes, *sweep_exit_codes], default=0))
-
+from postgen.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from postgen.config import Settings, load_settings, register_schema
+from postgen.cli.compose import load_settings, register_schema
+from postgen.config import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"

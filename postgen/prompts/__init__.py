@@ -1,4 +1,7 @@
-"""Prompt templates (Jinja2). Each kind defines `system()` and `user()` macros."""
+"""Prompt templates (Jinja2). Each kind defines `system()` and `user()` macros.
+
+May import: llm (message types), domain, errors.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""The built-in simulated OpenAI-compatible provider (see DESIGN.md §4).
+"""The built-in simulated OpenAI-compatible provider: a real HTTP server on loopback.
 
 `SimServer(config).start()` runs it on a background thread and returns the base URL;
 `await serve(config)` runs it inside the current event loop; `python -m postgen.sim` runs it
-as a process.
+as a process. Self-contained: it imports nothing else of postgen, so it can stand in for any
+server without sharing the client's code.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The four stages: small typed async functions that build prompts and read replies."""
+"""The four stages: small typed async functions that build prompts and read replies.
+
+A stage gets a `Caller` (postgen.stages.caller) and never builds one. May import: prompts,
+llm (types), config, domain, errors.
+"""
 
 from postgen.stages.candidates import write_candidate
 from postgen.stages.extract import extract_card

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from postgen.calls import StageCaller
 from postgen.domain import ArticleCandidate, Brief
 from postgen.errors import InvalidOutput
 from postgen.prompts import render
+from postgen.stages.caller import Caller
 
 __all__ = ["ANGLES", "write_candidate"]
 
@@ -32,7 +32,7 @@ def angle_for(article_id: int) -> str:
     return base if round_ == 0 else f"{base} (variation {round_ + 1})"
 
 
-async def write_candidate(article_id: int, brief: Brief, llm: StageCaller) -> ArticleCandidate:
+async def write_candidate(article_id: int, brief: Brief, llm: Caller) -> ArticleCandidate:
     angle = angle_for(article_id)
     messages = render("candidate", brief=brief, angle=angle)
     completion = await llm.text(messages, item=str(article_id), check=_long_enough)

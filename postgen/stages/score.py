@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import statistics
 
-from postgen.calls import StageCaller
 from postgen.config import Criterion
 from postgen.domain import ArticleCard, CardScore, CriterionStats, JudgeVote
 from postgen.errors import InvalidOutput
 from postgen.prompts import render
+from postgen.stages.caller import Caller
 
 __all__ = ["aggregate_votes", "score_card", "score_vote"]
 
@@ -18,7 +18,7 @@ async def score_vote(
     card: ArticleCard,
     criteria: dict[str, Criterion],
     vote: int,
-    llm: StageCaller,
+    llm: Caller,
     *,
     audience: str,
 ) -> JudgeVote:
@@ -44,7 +44,7 @@ async def score_card(
     card: ArticleCard,
     criteria: dict[str, Criterion],
     votes: int,
-    llm: StageCaller,
+    llm: Caller,
     *,
     audience: str,
 ) -> CardScore:

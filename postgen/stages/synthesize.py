@@ -6,9 +6,9 @@ import json
 import re
 import unicodedata
 
-from postgen.calls import StageCaller
 from postgen.domain import ArticleCard, Brief, CardScore, Post, PostDraft
 from postgen.prompts import render
+from postgen.stages.caller import Caller
 
 __all__ = ["select_top", "slugify", "synthesize_post"]
 
@@ -19,7 +19,7 @@ def select_top(scores: list[CardScore], k: int) -> list[CardScore]:
 
 
 async def synthesize_post(
-    brief: Brief, cards: list[ArticleCard], scores: list[CardScore], llm: StageCaller
+    brief: Brief, cards: list[ArticleCard], scores: list[CardScore], llm: Caller
 ) -> Post:
     cards_json = json.dumps([c.model_dump() for c in cards], ensure_ascii=False)
     messages = render("synthesize", brief=brief, cards_json=cards_json, angle="")

@@ -1,0 +1,66 @@
+"""One command-line run: typed settings in, files in the run dir and an exit code out."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from loguru import logger
+
+from postgen.cli.outputs import check_writable, write_outputs
+from postgen.cli.signals import Interrupts
+from postgen.config import Settings
+from postgen.engine.session import call_store, open_endpoint, run_async
+from postgen.llm import api_key_from_env
+from postgen.observe.logs import run_logging
+from postgen.observe.report import summary_table
+from postgen.observe.result import RunResult
+from postgen.observe.stats import RunStats
+from postgen.observe.watch import watch_run
+
+__all__ = ["execute"]
+
+
+def execute(settings: Settings, out_dir: Path, *, sweep_job: int | None = None) -> int:
+    """Run the pipeline, write every output, print the summary; returns the exit code.
+
+    `sweep_job`: this job's number when a multirun sweep runs it (labels its metrics).
+    """
+    api_key = api_key_from_env(settings.llm.api_key_env)
+    check_writable(out_dir)  # bad input fails above, before the run writes anything
+    with (
+        call_store(settings) as store,
+        run_logging(out_dir, settings.log_level, quiet=settings.quiet) as redact,
+    ):
+        redact.add(api_key)
+        logger.info("run dir: {}", out_dir)
+        if store is not None:
+            logger.info("call store: {} ({} finished calls)", store.path, len(store))
+        stats = RunStats()
+        interrupts = Interrupts()
+        # Leaving `watch_run` lingers for a last scrape (`metrics.linger_s`), after the summary.
+        with watch_run(settings, stats, out_dir, sweep_job=sweep_job) as watch:
+            with open_endpoint(settings, api_key) as endpoint:
+                work = run_async(
+                    settings, endpoint, observers=watch.observers, stats=stats, store=store
+                )
+                result = asyncio.run(interrupts.run(work))
+            if interrupts.signum is not None:
+                result.notes.append(f"interrupted by {interrupts.name}")
+            code = _exit_code(result, interrupts)
+            write_outputs(result, out_dir, exit_code=code)  # first: the post matters most
+            watch.finish(result)
+            logger.info("summary\n{}", summary_table(result))
+            if result.error:
+                logger.error("run failed: {}", result.error)
+            elif result.post is not None:
+                logger.success("post written: {}", out_dir / "post.md")
+            if interrupts.exit_code is not None:
+                logger.warning("interrupted: partial results are in {}", out_dir)
+            return code
+
+
+def _exit_code(result: RunResult, interrupts: Interrupts) -> int:
+    if interrupts.exit_code is not None:
+        return interrupts.exit_code
+    return 0 if result.status in ("ok", "partial") and result.produced else 1

@@ -1,0 +1,312 @@
+"""Typed configuration: the schema Hydra composes into, and its range checks.
+
+The edge (`postgen.cli.compose`) registers these dataclasses in Hydra's ConfigStore as the
+schema of `conf/config.yaml`, so OmegaConf rejects unknown keys and wrong types while
+composing, and turns the composed config into these same classes. `checked` then checks
+ranges, raising `ConfigError` that names the offending key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from postgen.errors import ConfigError
+
+__all__ = [
+    "MAX_ITERATIONS",
+    "MAX_VOTES",
+    "STAGES",
+    "BriefConfig",
+    "BudgetConfig",
+    "CacheConfig",
+    "Criterion",
+    "LLMConfig",
+    "MetricsConfig",
+    "RetryConfig",
+    "SchedulerConfig",
+    "Settings",
+    "SimOptions",
+    "StageConfig",
+    "StagesConfig",
+    "checked",
+]
+
+STAGES = ("candidates", "extract", "score", "synthesize")
+MAX_ITERATIONS = 10_000
+MAX_VOTES = 25
+MAX_CONCURRENCY = 1_024
+
+
+@dataclass
+class RetryConfig:
+    attempts: int = 6
+    initial_backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    timeout_s: float = 120.0
+    deadline_s: float | None = None
+
+
+@dataclass
+class StageConfig:
+    concurrency: int = 5
+    temperature: float = 0.7
+    max_tokens: int = 1024
+    model: str | None = None
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+
+@dataclass
+class StagesConfig:
+    candidates: StageConfig = field(default_factory=StageConfig)
+    extract: StageConfig = field(default_factory=StageConfig)
+    score: StageConfig = field(default_factory=StageConfig)
+    synthesize: StageConfig = field(default_factory=StageConfig)
+
+    def get(self, name: str) -> StageConfig:
+        stage: StageConfig = getattr(self, name)
+        return stage
+
+
+@dataclass
+class BriefConfig:
+    audience: str = "engineering leaders at growing software companies"
+    tone: str = "confident, practical, friendly"
+    keywords: list[str] = field(default_factory=list)
+    words: int = 900
+    call_to_action: str = "Book a 20-minute demo"
+
+
+@dataclass
+class SimOptions:
+    """Options of the in-process simulated provider (see `python -m postgen.sim --help`)."""
+
+    time_scale: float = 0.05
+    ttft_s: float = 0.3
+    per_token_s: float = 0.01
+    rpm: int | None = None
+    tpm: int | None = None
+    rate_headers: bool = True
+    capacity: int | None = None
+    queue: int = 0
+    schedule: str = ""
+    error_rate: float = 0.0
+    hang_rate: float = 0.0
+    hang_s: float = 30.0
+    malformed_rate: float = 0.0
+    burst_429_every_s: float | None = None
+    burst_429_len_s: float = 0.0
+
+
+@dataclass
+class LLMConfig:
+    provider: str = "sim"
+    base_url: str | None = None
+    model: str = "sim-1"
+    api_key_env: str | None = None
+    json_schema: bool = True
+    connect_timeout_s: float = 5.0
+    sim: SimOptions = field(default_factory=SimOptions)
+
+
+@dataclass
+class SchedulerConfig:
+    kind: str = "adaptive"
+    initial: int = 4
+    minimum: int = 1
+    maximum: int = 256
+    backoff: float = 0.5
+    latency_brake: bool = True
+    brake_tolerance: float = 2.0
+    brake_backoff: float = 1.0
+    learn_rate: bool = True
+    rpm: float | None = None
+    tpm: float | None = None
+    pace_from_headers: bool = True
+    gate_jitter: float = 0.1
+    retry_budget: float = 0.2
+
+
+@dataclass
+class Criterion:
+    weight: float = 1.0
+    description: str = ""
+    levels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MetricsConfig:
+    port: int | None = None
+    addr: str = "127.0.0.1"
+    pushgateway: str | None = None
+    linger_s: float = 0.0
+
+
+@dataclass
+class CacheConfig:
+    enabled: bool = True
+    path: str = ".postgen/calls.sqlite"
+
+
+@dataclass
+class BudgetConfig:
+    max_requests: int | None = None
+    max_tokens: int | None = None
+
+
+@dataclass
+class Settings:
+    topic: str = "Continuous delivery for small teams"
+    topic_file: str | None = None
+    brief: BriefConfig = field(default_factory=BriefConfig)
+    iterations: int = 5
+    votes: int = 3
+    top_k: int = 3
+    synthesis: bool = True
+    parallel: bool = False
+    concurrency: int = 5
+    stage: StagesConfig = field(default_factory=StagesConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    criteria: dict[str, Criterion] = field(default_factory=dict)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    seed: int = 0
+    quiet: bool = False
+    log_level: str = "INFO"
+    resume: str | None = None
+
+    def stage_model(self, name: str) -> str:
+        """The model a stage uses: its own, else the endpoint's."""
+        return self.stage.get(name).model or self.llm.model
+
+    def stage_concurrency(self, name: str) -> int:
+        """A stage's ceiling: 1 when the run is sequential."""
+        return self.stage.get(name).concurrency if self.parallel else 1
+
+
+def checked(settings: Settings) -> Settings:
+    """Check every range of `settings` and read `topic_file`; raises `ConfigError`."""
+    _check(settings)
+    settings.topic = _read_topic(settings)
+    return settings
+
+
+def _read_topic(settings: Settings) -> str:
+    if not settings.topic_file:
+        return settings.topic.strip()
+    path = Path(settings.topic_file).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("topic_file", f"no such file: {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("topic_file", f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError("topic_file", f"cannot read {path}: {exc.strerror}") from None
+    if not text.strip():
+        raise ConfigError("topic_file", f"{path} is empty")
+    return text.strip()
+
+
+def _check(s: Settings) -> None:
+    _int_range("iterations", s.iterations, 1, MAX_ITERATIONS)
+    _int_range("votes", s.votes, 1, MAX_VOTES)
+    _int_range("top_k", s.top_k, 1, s.iterations, hint="at most `iterations`")
+    _int_range("concurrency", s.concurrency, 1, MAX_CONCURRENCY)
+    _int_range("brief.words", s.brief.words, 50, 20_000)
+    if not s.topic_file and not s.topic.strip():
+        raise ConfigError("topic", "is empty; give `topic=...` or `topic_file=...`")
+    for name in STAGES:
+        _check_stage(f"stage.{name}", s.stage.get(name))
+    _check_criteria(s.criteria)
+    _check_scheduler(s.scheduler)
+    _check_llm(s.llm)
+    _check_budget(s.budget)
+    if s.log_level.upper() not in {"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"}:
+        raise ConfigError("log_level", f"unknown level {s.log_level!r}")
+    _no_credentials("metrics.pushgateway", s.metrics.pushgateway)
+    _float_range("metrics.linger_s", s.metrics.linger_s, 0.0, 3600.0)
+    if s.metrics.port is not None:
+        _int_range("metrics.port", s.metrics.port, 0, 65_535)
+
+
+def _check_stage(key: str, st: StageConfig) -> None:
+    _int_range(f"{key}.concurrency", st.concurrency, 1, MAX_CONCURRENCY)
+    _int_range(f"{key}.max_tokens", st.max_tokens, 1, 1_000_000)
+    _float_range(f"{key}.temperature", st.temperature, 0.0, 2.0)
+    _int_range(f"{key}.retry.attempts", st.retry.attempts, 1, 100)
+    _float_range(f"{key}.retry.initial_backoff_s", st.retry.initial_backoff_s, 0.0, 3600.0)
+    _float_range(f"{key}.retry.max_backoff_s", st.retry.max_backoff_s, 0.0, 3600.0)
+    _float_range(f"{key}.retry.timeout_s", st.retry.timeout_s, 0.001, 3600.0)
+    if st.retry.deadline_s is not None:
+        _float_range(f"{key}.retry.deadline_s", st.retry.deadline_s, 0.001, 86_400.0)
+
+
+def _check_criteria(criteria: dict[str, Criterion]) -> None:
+    if not criteria:
+        raise ConfigError("criteria", "no scoring criteria defined")
+    for name, crit in criteria.items():
+        if not name.isidentifier():
+            raise ConfigError(f"criteria.{name}", "names must be snake_case identifiers")
+        if not math.isfinite(crit.weight) or crit.weight <= 0:
+            raise ConfigError(f"criteria.{name}.weight", f"must be > 0 (got {crit.weight})")
+        if not crit.description.strip():
+            raise ConfigError(f"criteria.{name}.description", "is empty")
+
+
+def _check_scheduler(sc: SchedulerConfig) -> None:
+    if sc.kind not in ("adaptive", "fixed"):
+        raise ConfigError("scheduler.kind", f"must be adaptive or fixed (got {sc.kind!r})")
+    _int_range("scheduler.minimum", sc.minimum, 1, MAX_CONCURRENCY)
+    _int_range("scheduler.maximum", sc.maximum, sc.minimum, MAX_CONCURRENCY)
+    _int_range("scheduler.initial", sc.initial, sc.minimum, sc.maximum)
+    _float_range("scheduler.backoff", sc.backoff, 0.05, 0.95)
+    _float_range("scheduler.retry_budget", sc.retry_budget, 0.0, 10.0)
+    _float_range("scheduler.brake_tolerance", sc.brake_tolerance, 1.01, 100.0)
+    _float_range("scheduler.brake_backoff", sc.brake_backoff, 0.05, 1.0)
+    _float_range("scheduler.gate_jitter", sc.gate_jitter, 0.0, 1.0)
+    for key, value in (("scheduler.rpm", sc.rpm), ("scheduler.tpm", sc.tpm)):
+        if value is not None:
+            _float_range(key, value, 0.001, 1e12)
+
+
+def _check_llm(llm: LLMConfig) -> None:
+    if llm.provider != "sim" and not llm.base_url:
+        raise ConfigError("llm.base_url", f"is required for provider {llm.provider!r}")
+    if llm.base_url and not llm.base_url.startswith(("http://", "https://")):
+        raise ConfigError("llm.base_url", "must start with http:// or https://")
+    _no_credentials("llm.base_url", llm.base_url)
+    _float_range("llm.connect_timeout_s", llm.connect_timeout_s, 0.01, 600.0)
+    if not llm.model.strip():
+        raise ConfigError("llm.model", "is empty")
+    sim = llm.sim
+    _float_range("llm.sim.time_scale", sim.time_scale, 0.0, 100.0)
+    for key in ("error_rate", "hang_rate", "malformed_rate"):
+        _float_range(f"llm.sim.{key}", getattr(sim, key), 0.0, 1.0)
+
+
+def _no_credentials(key: str, url: str | None) -> None:
+    # Hydra saves overrides to disk; a password in a URL would land there and in run.json.
+    if url and "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        raise ConfigError(key, "must not contain credentials; keys come from the environment")
+
+
+def _check_budget(b: BudgetConfig) -> None:
+    if b.max_requests is not None:
+        _int_range("budget.max_requests", b.max_requests, 1, 10**12)
+    if b.max_tokens is not None:
+        _int_range("budget.max_tokens", b.max_tokens, 1, 10**15)
+
+
+def _int_range(key: str, value: int, lo: int, hi: int, hint: str = "") -> None:
+    if not lo <= value <= hi:
+        extra = f", {hint}" if hint else ""
+        raise ConfigError(key, f"must be between {lo} and {hi}{extra} (got {value})")
+
+
+def _float_range(key: str, value: float, lo: float, hi: float) -> None:
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise ConfigError(key, f"must be between {lo:g} and {hi:g} (got {value})")

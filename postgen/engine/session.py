@@ -1,0 +1,126 @@
+"""A session: one endpoint (a simulator started for `llm=sim`), its client, its preflight."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+
+from loguru import logger
+
+from postgen.config import Settings
+from postgen.engine.caller import CallStore
+from postgen.engine.pipeline import run
+from postgen.errors import (
+    AuthError,
+    ConnectionFailed,
+    LLMError,
+    QuotaExceeded,
+    RunAborted,
+    Timeout,
+)
+from postgen.llm import ChatClient
+from postgen.llm.client import safe_url
+from postgen.observe.result import RunResult
+from postgen.observe.stats import RunStats
+from postgen.store.sqlite import SQLiteStore, open_store
+from scheduler import Observer
+
+__all__ = ["Endpoint", "call_store", "client_for", "open_endpoint", "preflight", "run_async"]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    base_url: str
+    api_key: str | None  # never logged, never written
+    name: str | None = None  # what names it in messages and store keys; default: base_url
+
+    @property
+    def identity(self) -> str:
+        return self.name or safe_url(self.base_url.rstrip("/"))
+
+
+def call_store(settings: Settings) -> AbstractContextManager[SQLiteStore | None]:
+    """The durable store of finished calls, unless `cache.enabled=false`."""
+    return open_store(settings.cache.path) if settings.cache.enabled else nullcontext()
+
+
+@contextmanager
+def open_endpoint(settings: Settings, api_key: str | None) -> Iterator[Endpoint]:
+    """The endpoint to talk to; for `llm=sim`, a simulator started on a free loopback port."""
+    if settings.llm.base_url:
+        yield Endpoint(settings.llm.base_url, api_key)
+        return
+    from postgen.engine.simulator import sim_config
+    from postgen.sim import SimServer
+
+    with SimServer(sim_config(settings)) as server:
+        logger.info("simulated provider on {}", server.base_url)
+        # Named "sim", not by its port: calls stored by one run replay in the next.
+        yield Endpoint(server.base_url, api_key, name="sim")
+
+
+async def run_async(
+    settings: Settings,
+    endpoint: Endpoint,
+    *,
+    observers: Sequence[Observer] = (),
+    store: CallStore | None = None,
+    stats: RunStats | None = None,
+) -> RunResult:
+    """Check the endpoint, then run the pipeline against it."""
+    client = client_for(settings, endpoint)
+    try:
+        await preflight(client, settings.llm.model)
+        return await run(
+            settings,
+            client.complete,
+            endpoint=endpoint.identity,
+            observers=observers,
+            store=store,
+            stats=stats,
+        )
+    except RunAborted as exc:
+        return RunResult.aborted(settings, str(exc))
+    except asyncio.CancelledError:  # interrupted before the pipeline started
+        if (task := asyncio.current_task()) is not None:
+            task.uncancel()
+        result = RunResult.aborted(settings, None)
+        result.stopped = "interrupted"
+        return result
+    finally:
+        # A signal landing while the client closes must not turn a finished run into a
+        # traceback: the pipeline's result is what matters now.
+        with contextlib.suppress(asyncio.CancelledError):
+            await client.aclose()
+
+
+def client_for(settings: Settings, endpoint: Endpoint) -> ChatClient:
+    """The HTTP client for an endpoint; close it with `aclose()`."""
+    return ChatClient(
+        endpoint.base_url,
+        api_key=endpoint.api_key,
+        connect_timeout_s=settings.llm.connect_timeout_s,
+    )
+
+
+async def preflight(client: ChatClient, model: str, *, tries: int = 3) -> None:
+    """Fail within seconds, with one clear line, when the endpoint is unreachable or refuses us."""
+    for attempt in range(1, tries + 1):
+        try:
+            models = await client.list_models()
+            break
+        except ConnectionFailed as exc:
+            if attempt == tries:
+                raise RunAborted(str(exc)) from None
+            await asyncio.sleep(0.5 * attempt)
+        except Timeout as exc:  # it already waited long enough: a hung endpoint stays hung
+            raise RunAborted(str(exc)) from None
+        except (AuthError, QuotaExceeded) as exc:
+            raise RunAborted(f"{client.where}: {exc}") from None
+        except LLMError:
+            return  # not every OpenAI-compatible server lists its models
+    if models and model not in models:
+        logger.warning("{} does not list model {!r}; trying it anyway", client.where, model)

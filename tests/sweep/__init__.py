@@ -1,1 +1,0 @@
-"""Sweeps: the multirun report callback and the concurrency experiment."""
