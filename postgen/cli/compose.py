@@ -16,7 +16,11 @@ __all__ = ["load_settings", "register_schema"]
 
 def register_schema() -> None:
     """Make the schema available to `conf/config.yaml` as `postgen_schema`."""
-    ConfigStore.instance().store(name="postgen_schema", node=Settings)
+    schema = OmegaConf.structured(Settings)
+    # The `criteria` group fills the rubric; a default rubric in the schema would be merged
+    # into whichever one the user picks.
+    schema.criteria = {}
+    ConfigStore.instance().store(name="postgen_schema", node=schema)
     if not OmegaConf.has_resolver("min"):
         # `top_k: ${min:3,${iterations}}` keeps the default valid for small runs.
         OmegaConf.register_new_resolver("min", lambda *xs: min(int(x) for x in xs))

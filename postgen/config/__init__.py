@@ -20,6 +20,7 @@ from postgen.config.settings import (
     StageConfig,
     StagesConfig,
     checked,
+    packaged_criteria,
 )
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "StageConfig",
     "StagesConfig",
     "checked",
+    "packaged_criteria",
 ]

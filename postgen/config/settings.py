@@ -9,8 +9,12 @@ ranges, raising `ConfigError` that names the offending key.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
+
+import yaml
 
 from postgen.errors import ConfigError
 
@@ -31,6 +35,7 @@ __all__ = [
     "StageConfig",
     "StagesConfig",
     "checked",
+    "packaged_criteria",
 ]
 
 STAGES = ("candidates", "extract", "score", "synthesize")
@@ -57,12 +62,19 @@ class StageConfig:
     retry: RetryConfig = field(default_factory=RetryConfig)
 
 
+def _stage(temperature: float, max_tokens: int, timeout_s: float) -> Callable[[], StageConfig]:
+    """A stage's defaults: creative drafts, deterministic extraction, roomy synthesis."""
+    return lambda: StageConfig(
+        temperature=temperature, max_tokens=max_tokens, retry=RetryConfig(timeout_s=timeout_s)
+    )
+
+
 @dataclass
 class StagesConfig:
-    candidates: StageConfig = field(default_factory=StageConfig)
-    extract: StageConfig = field(default_factory=StageConfig)
-    score: StageConfig = field(default_factory=StageConfig)
-    synthesize: StageConfig = field(default_factory=StageConfig)
+    candidates: StageConfig = field(default_factory=_stage(0.9, 1800, 120.0))
+    extract: StageConfig = field(default_factory=_stage(0.0, 800, 60.0))
+    score: StageConfig = field(default_factory=_stage(0.7, 700, 60.0))
+    synthesize: StageConfig = field(default_factory=_stage(0.5, 2400, 180.0))
 
     def get(self, name: str) -> StageConfig:
         stage: StageConfig = getattr(self, name)
@@ -116,10 +128,10 @@ class SchedulerConfig:
     initial: int = 4
     minimum: int = 1
     maximum: int = 256
-    backoff: float = 0.5
+    backoff: float = 0.7
     latency_brake: bool = True
-    brake_tolerance: float = 2.0
-    brake_backoff: float = 1.0
+    brake_tolerance: float = 1.3
+    brake_backoff: float = 0.85
     learn_rate: bool = True
     rpm: float | None = None
     tpm: float | None = None
@@ -169,7 +181,7 @@ class Settings:
     stage: StagesConfig = field(default_factory=StagesConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    criteria: dict[str, Criterion] = field(default_factory=dict)
+    criteria: dict[str, Criterion] = field(default_factory=lambda: packaged_criteria("marketing"))
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
@@ -185,6 +197,12 @@ class Settings:
     def stage_concurrency(self, name: str) -> int:
         """A stage's ceiling: 1 when the run is sequential."""
         return self.stage.get(name).concurrency if self.parallel else 1
+
+
+def packaged_criteria(name: str) -> dict[str, Criterion]:
+    """A rubric shipped in `conf/criteria/` (the `criteria` group's options), as settings."""
+    text = resources.files("postgen.conf").joinpath(f"criteria/{name}.yaml").read_text("utf-8")
+    return {key: Criterion(**value) for key, value in yaml.safe_load(text).items()}
 
 
 def checked(settings: Settings) -> Settings:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
-from postgen.config import STAGES, Settings
+from postgen.config import STAGES, Settings, checked, packaged_criteria
 from postgen.errors import ConfigError
 from tests.conftest import CONF, compose_config, run_cli, settings_for
 
@@ -170,3 +172,20 @@ def test_cli_bad_input_exits_2_with_one_line(args: list[str], named: str, tmp_pa
     assert len(lines) == 1, proc.stderr
     assert named in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_typed_defaults_are_the_composed_defaults() -> None:
+    # One source of defaults: the dataclasses. conf/ adds only group choices and interpolations,
+    # so `Settings()` in Python and a bare `python -m postgen` run the same config.
+    composed = OmegaConf.to_container(compose_config(), resolve=True)
+    assert dataclasses.asdict(Settings()) == composed
+
+
+def test_settings_built_directly_are_valid() -> None:
+    settings = checked(Settings(topic="Zero-downtime database migrations"))
+    assert set(settings.criteria) == set(packaged_criteria("marketing"))
+
+
+def test_a_criteria_option_replaces_the_default_rubric() -> None:
+    seo = settings_for("criteria=seo").criteria
+    assert set(seo) == set(packaged_criteria("seo"))
