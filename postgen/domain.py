@@ -114,6 +114,7 @@ class PostDraft(BaseModel):
 class Post(_Strict):
     title: str
     description: str
+    seo_title: str | None = None  # set when `title` is too long for search results
     slug: str
     keywords: list[str]
     sources: list[int]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from postgen.cli.errors import did_you_mean
 from postgen.config import Settings, checked
 from postgen.errors import ConfigError
 
@@ -55,7 +57,9 @@ def _reject_unknown_keys(node: object, prefix: str) -> None:
         return
     known = {f.name for f in dataclasses.fields(node)}
     for name in sorted(set(vars(node)) - known):
-        hint = "; API keys come from the environment (llm.api_key_env)" if "key" in name else ""
+        secretish = re.search(r"(^|_)(api_?key|key|token|secret|password)$", name.lower())
+        hint = "; API keys come from the environment (llm.api_key_env)" if secretish else ""
+        hint = hint or did_you_mean(prefix + name)
         raise ConfigError(f"{prefix}{name}", f"is not a postgen setting{hint}")
     for name in known:
         _reject_unknown_keys(getattr(node, name), f"{prefix}{name}.")

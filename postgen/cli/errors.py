@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import cache
+from typing import get_type_hints
 
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from postgen.config import Settings
 from postgen.errors import ConfigError
 
 __all__ = ["describe_config_error", "guarded", "report_config_error"]
@@ -51,8 +56,30 @@ def describe_config_error(exc: BaseException) -> str:
     if omega is not None:
         key = getattr(omega, "full_key", None)
         msg = _first_line(str(getattr(omega, "msg", None) or omega))
+        if isinstance(omega, ConfigKeyError | ConfigAttributeError) and key:
+            msg = f"is not a postgen setting{did_you_mean(str(key))}"
         return f"{key}: {msg}" if key else msg
     return _first_line(str(exc))
+
+
+def did_you_mean(key: str) -> str:
+    """`; did you mean iterations?` for a near miss of a known key, else ""."""
+    close = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+@cache
+def _known_keys() -> list[str]:
+    return list(_dotted(Settings, ""))
+
+
+def _dotted(cls: type, prefix: str) -> Iterator[str]:
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        yield prefix + f.name
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+            yield from _dotted(hint, f"{prefix}{f.name}.")
 
 
 def _missing_option(exc: MissingConfigException) -> str:

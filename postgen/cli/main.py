@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from postgen import __version__
+from postgen.cli.argv import HELP, quote_free_text
 from postgen.cli.compose import load_settings, register_schema
 from postgen.cli.errors import guarded, report_config_error
 from postgen.cli.resume import discard_unstarted_run_dir, resume_argv, resumed_settings
@@ -54,7 +57,22 @@ def _entry() -> None:
 
 
 def main() -> None:
+    try:
+        sys.exit(_main(sys.argv[1:]))
+    except BrokenPipeError:  # `--help | head` closed stdout: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+
+
+def _main(args: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in args):
+        print(HELP, end="")
+        return 0
+    if any(a in ("-V", "--version") for a in args):
+        print(f"postgen {__version__}")
+        return 0
     register_schema()
-    sys.argv = resume_argv(sys.argv)
+    # Hydra reads sys.argv itself; this is the one place it is handed what to read.
+    sys.argv = [sys.argv[0], *quote_free_text(resume_argv(args))]
     code = guarded(_entry)
-    sys.exit(code or max([*_exit_codes, *sweep_exit_codes], default=0))
+    return code or max([*_exit_codes, *sweep_exit_codes], default=0)

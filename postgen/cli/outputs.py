@@ -54,8 +54,10 @@ def check_writable(out_dir: Path) -> None:
 
 
 def render_post(post: Post) -> str:
-    front = {
-        "title": post.title,
+    front: dict[str, object] = {"title": post.title}
+    if post.seo_title is not None:
+        front["seo_title"] = post.seo_title
+    front |= {
         "description": post.description,
         "slug": post.slug,
         "keywords": post.keywords,

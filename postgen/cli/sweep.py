@@ -218,9 +218,7 @@ def write_plot(rows: Sequence[JobRow], keys: Sequence[str], path: Path) -> bool:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        logger.warning(
-            "sweep.png skipped: matplotlib is not installed (pip install 'postgen[plots]')"
-        )
+        logger.warning("sweep.png skipped: matplotlib cannot be imported (reinstall postgen)")
         return False
     shown = [r for r in rows if r.wall_s is not None]
     xs, label, numeric = _x_axis(shown, keys)

@@ -18,6 +18,7 @@ from postgen.errors import BudgetExhausted, FatalLLMError, RunAborted
 from postgen.observe.result import RunResult
 from postgen.observe.stats import RunStats, describe_failure
 from postgen.stages import extract_card, score_card, select_top, synthesize_post, write_candidate
+from postgen.stages.publish import topic_keywords
 from scheduler import MultiObserver, Observer, run_ordered
 
 __all__ = ["make_brief", "run", "stage_callers"]
@@ -31,7 +32,9 @@ def make_brief(settings: Settings) -> Brief:
         topic=settings.topic,
         audience=b.audience,
         tone=b.tone,
-        keywords=list(b.keywords),
+        # Without keywords of its own, the brief takes them from the topic: a demo's keywords
+        # must not leak into a post about something else.
+        keywords=list(b.keywords) or topic_keywords(settings.topic),
         words=b.words,
         call_to_action=b.call_to_action,
     )

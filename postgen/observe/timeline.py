@@ -2,7 +2,7 @@
 
 `TimelineRecorder` is a scheduler Observer that keeps the few numbers the picture needs;
 `write_timeline` draws them with matplotlib's Agg canvas (no pyplot, no global backend).
-matplotlib is the optional extra `plots`: without it the picture is skipped with a note.
+matplotlib is a dependency; where it cannot be imported the picture is skipped with a note.
 """
 
 from __future__ import annotations
@@ -80,9 +80,7 @@ def write_timeline(recorder: TimelineRecorder, settings: Settings, path: Path) -
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        logger.info(
-            "timeline.png skipped: matplotlib is not installed (pip install postgen[plots])"
-        )
+        logger.info("timeline.png skipped: matplotlib cannot be imported (reinstall postgen)")
         return False
     active = [name for name in STAGES if recorder.stages[name].inflight]
     if not active:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 
 from postgen.domain import ArticleCard, Brief, CardScore, Post, PostDraft
 from postgen.prompts import render
 from postgen.stages.caller import Caller
+from postgen.stages.publish import post_keywords, seo_title, slug_for
 
-__all__ = ["select_top", "slugify", "synthesize_post"]
+__all__ = ["select_top", "synthesize_post"]
 
 
 def select_top(scores: list[CardScore], k: int) -> list[CardScore]:
@@ -25,21 +24,18 @@ async def synthesize_post(
     messages = render("synthesize", brief=brief, cards_json=cards_json, angle="")
     draft = await llm.structured(messages, PostDraft, item="post")
     best = max((s.overall_score for s in scores), default=0.0)
+    title = " ".join(draft.title.split())
+    body = _strip_title_line(draft.body_markdown, title)
     return Post(
-        title=draft.title.strip(),
+        title=title,
+        seo_title=seo_title(title),
         description=draft.description,
-        slug=slugify(draft.title),
-        keywords=draft.keywords or brief.keywords,
+        slug=slug_for(title),
+        keywords=post_keywords(brief.keywords, draft.keywords, f"{title}\n{body}"),
         sources=[c.article_id for c in cards],
         score=round(best, 3),
-        body_markdown=_strip_title_line(draft.body_markdown, draft.title),
+        body_markdown=body,
     )
-
-
-def slugify(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:80].rstrip("-") or "post"
 
 
 def _strip_title_line(body: str, title: str) -> str:

@@ -49,7 +49,16 @@ def test_five_candidates_make_one_post(tmp_path: Path) -> None:
             assert len(crit["rationales"]) == 3
 
     meta, body = _front_matter((tmp_path / "post.md").read_text(encoding="utf-8"))
-    assert set(meta) == {"title", "description", "slug", "keywords", "sources", "score"}
+    assert set(meta) - {"seo_title"} == {
+        "title",
+        "description",
+        "slug",
+        "keywords",
+        "sources",
+        "score",
+    }
+    assert len(str(meta.get("seo_title", meta["title"]))) <= 70
+    assert len(str(meta["slug"])) <= 60
     assert len(str(meta["description"])) <= 160
     assert set(meta["sources"]) <= {1, 2, 3, 4, 5}  # type: ignore[arg-type]
     assert len(meta["sources"]) == 3  # type: ignore[arg-type]
