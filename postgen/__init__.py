@@ -1,7 +1,11 @@
 """postgen: marketing blog posts from LLMs, as fast as the provider's limits allow.
 
+    result = postgen.generate("Zero-downtime database migrations", iterations=3)
+
 The names below load on first use, so `import postgen` stays cheap (no Hydra, no HTTP client,
-no Prometheus until a run needs them).
+no Prometheus until a run needs them). postgen logs through loguru under the name "postgen",
+disabled by default as a library should be: `logger.enable("postgen")` shows its records in
+your sinks. The command line enables it and adds its own.
 """
 
 from __future__ import annotations
@@ -9,7 +13,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from loguru import logger
+
 if TYPE_CHECKING:
+    from postgen.api import agenerate, compose, generate
     from postgen.cli.compose import load_settings
     from postgen.cli.run import execute
     from postgen.config import Settings
@@ -37,7 +44,10 @@ __all__ = [
     "RunAborted",
     "RunResult",
     "Settings",
+    "agenerate",
+    "compose",
     "execute",
+    "generate",
     "load_settings",
     "open_endpoint",
     "run",
@@ -46,8 +56,13 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+logger.disable("postgen")
+
 # Where each public name lives; `__getattr__` imports it the first time it is asked for.
 _HOMES = {
+    "agenerate": "postgen.api",
+    "compose": "postgen.api",
+    "generate": "postgen.api",
     "ArticleCandidate": "postgen.domain",
     "ArticleCard": "postgen.domain",
     "Brief": "postgen.domain",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from loguru import logger
 from omegaconf import DictConfig
 
 from postgen.cli.compose import load_settings, register_schema
@@ -53,3 +54,11 @@ def run_cli(
 def run_dir(tmp_path: Path) -> Iterator[Path]:
     out = tmp_path / "run"
     yield out
+
+
+@pytest.fixture
+def postgen_logs() -> Iterator[None]:
+    """postgen's loguru records on, as the command line has them (a library has them off)."""
+    logger.enable("postgen")
+    yield
+    logger.disable("postgen")

@@ -4,16 +4,48 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
+from collections.abc import Sequence
 from typing import Any
 
+from hydra import compose as hydra_compose
+from hydra import initialize_config_module
 from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
+from hydra.initialize import get_gh_backup, restore_gh_from_backup
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from postgen.cli.errors import did_you_mean
+from postgen.cli.argv import quote_free_text
+from postgen.cli.errors import describe_config_error, did_you_mean
 from postgen.config import Settings, checked
 from postgen.errors import ConfigError
 
-__all__ = ["load_settings", "register_schema"]
+_lock = threading.Lock()  # Hydra's global state is one per process
+
+__all__ = ["compose", "load_settings", "register_schema"]
+
+
+def compose(overrides: Sequence[str] = ()) -> Settings:
+    """The packaged conf/ composed with `overrides`, checked as `python -m postgen` checks it.
+
+    Text settings may hold any text (`topic=Миграции, без простоя`). Raises `ConfigError`
+    with the same one line the command line prints. Safe inside a running Hydra app.
+    """
+    register_schema()
+    with _lock:
+        backup = get_gh_backup()
+        GlobalHydra.instance().clear()
+        try:
+            with initialize_config_module("postgen.conf", version_base="1.3"):
+                cfg = hydra_compose(config_name="config", overrides=quote_free_text(overrides))
+            return load_settings(cfg)
+        except (HydraException, OmegaConfBaseException) as exc:
+            key, _, problem = describe_config_error(exc).partition(": ")
+            raise ConfigError(key, problem or "invalid") from None
+        finally:
+            restore_gh_from_backup(backup)
 
 
 def register_schema() -> None:

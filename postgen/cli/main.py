@@ -39,7 +39,7 @@ def _job(cfg: DictConfig) -> None:
         else:
             settings = load_settings(cfg)
         sweep_job = int(hc.job.num) if hc.mode == RunMode.MULTIRUN else None
-        code = execute(settings, out_dir, sweep_job=sweep_job)
+        code = execute(settings, out_dir, sweep_job=sweep_job, console=True)
     except ConfigError as exc:
         discard_unstarted_run_dir(out_dir, hc.output_subdir)
         code = report_config_error(exc)

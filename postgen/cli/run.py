@@ -21,16 +21,20 @@ from postgen.observe.watch import watch_run
 __all__ = ["execute"]
 
 
-def execute(settings: Settings, out_dir: Path, *, sweep_job: int | None = None) -> int:
-    """Run the pipeline, write every output, print the summary; returns the exit code.
+def execute(
+    settings: Settings, out_dir: Path, *, sweep_job: int | None = None, console: bool = False
+) -> int:
+    """Run the pipeline, write every output, log the summary; returns the exit code.
 
     `sweep_job`: this job's number when a multirun sweep runs it (labels its metrics).
+    `console`: the command line's mode, which owns stderr (see `run_logging`); without it the
+    host program's loguru sinks are left as they are.
     """
     api_key = api_key_from_env(settings.llm.api_key_env)
     check_writable(out_dir)  # bad input fails above, before the run writes anything
     with (
         call_store(settings) as store,
-        run_logging(out_dir, settings.log_level, quiet=settings.quiet) as redact,
+        run_logging(out_dir, settings.log_level, quiet=settings.quiet, console=console) as redact,
     ):
         redact.add(api_key)
         logger.info("run dir: {}", out_dir)

@@ -14,7 +14,8 @@ variable (shell syntax: `POSTGEN_OVERRIDES="llm=openai votes=5"`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
@@ -127,7 +128,25 @@ def average_score_votes(
     )
 
 
+@contextmanager
+def _speaking() -> Iterator[None]:
+    """The seed printed skipped items (and, verbose, its progress): let this module's records
+    through, though postgen is otherwise quiet as a library."""
+    logger.enable(__name__)  # postgen is disabled as a library (postgen/__init__.py)
+    try:
+        yield
+    finally:
+        logger.disable(__name__)
+
+
 def _extract(candidates: Sequence[Any], ceiling: int | None, verbose: bool) -> list[ArticleCard]:
+    with _speaking():
+        return _extract_quietly(candidates, ceiling, verbose)
+
+
+def _extract_quietly(
+    candidates: Sequence[Any], ceiling: int | None, verbose: bool
+) -> list[ArticleCard]:
     items = [ArticleCandidate.model_validate(c, from_attributes=True) for c in candidates]
     ids = [c.article_id for c in items]
     mode = "PARALLEL " if ceiling else ""
@@ -151,6 +170,17 @@ def _extract(candidates: Sequence[Any], ceiling: int | None, verbose: bool) -> l
 
 
 def _score(
+    cards: Sequence[Any],
+    criteria: Mapping[str, Any],
+    votes: int,
+    ceiling: int | None,
+    verbose: bool,
+) -> list[ArticleScore]:
+    with _speaking():
+        return _score_quietly(cards, criteria, votes, ceiling, verbose)
+
+
+def _score_quietly(
     cards: Sequence[Any],
     criteria: Mapping[str, Any],
     votes: int,

@@ -8,26 +8,21 @@ one governor and one `StageCaller`, and runs the stage function over the items w
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import os
 import shlex
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
-from hydra.initialize import get_gh_backup, restore_gh_from_backup
-
-from postgen.cli.compose import load_settings, register_schema
+from postgen.cli.compose import compose
 from postgen.config import Settings
 from postgen.engine.caller import StageCaller
 from postgen.engine.pipeline import stage_callers
 from postgen.engine.session import Endpoint, client_for, open_endpoint, preflight
+from postgen.engine.sync import run_sync
 from postgen.errors import FatalLLMError, RunAborted
 from postgen.llm import api_key_from_env
 from postgen.observe.stats import RunStats, StageStats, describe_failure
@@ -138,17 +133,6 @@ def run_stage(
     )
 
 
-def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to completion, also from a thread whose event loop is running."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())
-    # A loop already runs here (a notebook, an async app): run ours on a helper thread.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="postgen-legacy") as pool:
-        return pool.submit(lambda: asyncio.run(make())).result()
-
-
 async def _drive(
     settings: Settings,
     endpoint: Endpoint,
@@ -187,14 +171,4 @@ def _env_overrides() -> list[str]:
 
 
 def _compose(overrides: list[str]) -> Settings:
-    """Compose the packaged conf/ as `python -m postgen` would, without disturbing a Hydra app."""
-    register_schema()
-    with _lock:
-        backup = get_gh_backup()
-        GlobalHydra.instance().clear()
-        try:
-            with initialize_config_module("postgen.conf", version_base="1.3"):
-                cfg = compose(config_name="config", overrides=overrides)
-        finally:
-            restore_gh_from_backup(backup)
-    return load_settings(cfg)
+    return compose(overrides)

@@ -97,42 +97,58 @@ class _InterceptHandler(logging.Handler):
 
 
 @contextmanager
-def run_logging(out_dir: Path, level: str, *, quiet: bool) -> Iterator[Redactor]:
-    """Log handlers for one run, removed afterwards (a sweep runs many jobs in one process).
+def run_logging(
+    out_dir: Path, level: str, *, quiet: bool, console: bool = False
+) -> Iterator[Redactor]:
+    """postgen.log for one run, and with `console` the stderr lines; removed afterwards.
 
-    Yields the run's `Redactor`: add the API key to it as soon as it is known.
+    `console=True` is the command line's mode: it owns the process, so it replaces loguru's
+    handlers for the run and leaves a stderr sink for warnings afterwards. Otherwise (postgen
+    inside someone's program) only the run's file sink is added and removed: the host's sinks
+    are never touched, and postgen's records reach any sink (the file too) only where the
+    host called `logger.enable("postgen")`. Yields the run's `Redactor`: add the API key to it
+    as soon as it is known.
     """
     redact = Redactor()
     level = level.upper()
-    logger.remove()
-    logger.configure(patcher=redact.patch)
-    console = logger.add(
-        _RedactingSink(redact),
-        level="WARNING" if quiet else level,
-        format=_STDERR_FORMAT,
-        colorize=sys.stderr.isatty(),
-        backtrace=False,
-        diagnose=False,
-    )
+    if console:
+        logger.remove()
+        logger.configure(patcher=redact.patch)
+        logger.enable("postgen")  # a library is disabled by default (postgen/__init__.py)
+    sinks = [] if not console else [_console_sink(redact, "WARNING" if quiet else level)]
     logfile = open(out_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
-    file_sink = logger.add(
-        _RedactingSink(redact, logfile),
-        level="TRACE" if level == "TRACE" else "DEBUG",
-        format=_FILE_FORMAT,
-        colorize=False,
-        backtrace=False,
-        diagnose=False,
+    sinks.append(
+        logger.add(
+            _RedactingSink(redact, logfile),
+            level="TRACE" if level == "TRACE" else "DEBUG",
+            format=_FILE_FORMAT,
+            colorize=False,
+            backtrace=False,
+            diagnose=False,
+        )
     )
     previous = _route_stdlib()
     try:
         yield redact
     finally:
-        logger.remove(console)
-        logger.remove(file_sink)
+        for sink in sinks:
+            logger.remove(sink)
         logfile.close()
         _restore_stdlib(previous)
-        logger.configure(patcher=None)
-        logger.add(sys.stderr, level="WARNING", format=_STDERR_FORMAT, diagnose=False)
+        if console:
+            logger.configure(patcher=None)
+            logger.add(sys.stderr, level="WARNING", format=_STDERR_FORMAT, diagnose=False)
+
+
+def _console_sink(redact: Redactor, level: str) -> int:
+    return logger.add(
+        _RedactingSink(redact),
+        level=level,
+        format=_STDERR_FORMAT,
+        colorize=sys.stderr.isatty(),
+        backtrace=False,
+        diagnose=False,
+    )
 
 
 def _route_stdlib() -> tuple[list[logging.Handler], int]:

@@ -32,7 +32,7 @@ def test_five_candidates_make_one_post(tmp_path: Path) -> None:
         "cache.enabled=false",
         "quiet=true",
     )
-    assert execute(settings, tmp_path) == 0
+    assert execute(settings, tmp_path, console=True) == 0
 
     candidates = _jsonl(tmp_path / "candidates.jsonl")
     cards = _jsonl(tmp_path / "cards.jsonl")

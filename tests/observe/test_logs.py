@@ -44,7 +44,7 @@ def test_redactor_blanks_the_configured_key_whatever_it_looks_like() -> None:
 def test_run_log_file_levels_stdlib_and_redaction(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with run_logging(tmp_path, "info", quiet=False) as redact:
+    with run_logging(tmp_path, "info", quiet=False, console=True) as redact:
         redact.add("hunter2-secret")
         logger.debug("debug detail")
         logger.info("hello {}", "world")
@@ -69,7 +69,7 @@ def test_run_log_file_levels_stdlib_and_redaction(
 def test_quiet_keeps_warnings_on_the_console(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with run_logging(tmp_path, "DEBUG", quiet=True):
+    with run_logging(tmp_path, "DEBUG", quiet=True, console=True):
         logger.info("chatty")
         logger.warning("important")
     err = capsys.readouterr().err
@@ -79,8 +79,23 @@ def test_quiet_keeps_warnings_on_the_console(
 
 def test_handlers_are_removed_after_the_run(tmp_path: Path) -> None:
     root_before = logging.getLogger().handlers[:]
-    with run_logging(tmp_path, "INFO", quiet=True):
+    with run_logging(tmp_path, "INFO", quiet=True, console=True):
         pass
     assert logging.getLogger().handlers == root_before
     logger.info("after the run")  # must not land in the run's file
     assert "after the run" not in (tmp_path / LOG_FILE).read_text(encoding="utf-8")
+
+
+def test_as_a_library_the_hosts_sinks_stay_and_hear_nothing(tmp_path: Path) -> None:
+    heard: list[str] = []
+    host = logger.add(heard.append, level="DEBUG", format="{message}")
+    try:
+        logger.disable("postgen")  # what `import postgen` does
+        with run_logging(tmp_path, "INFO", quiet=False):
+            # loguru names a record by the calling frame's module: make it a postgen module's.
+            exec("logger.info('from postgen')", {"__name__": "postgen.engine", "logger": logger})
+        logger.info("from the host")  # the host's sink is still there afterwards
+    finally:
+        logger.remove(host)
+    assert heard == ["from the host\n"]
+    assert (tmp_path / LOG_FILE).exists()

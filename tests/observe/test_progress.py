@@ -41,6 +41,7 @@ def test_without_synthesis_only_candidates_are_shown() -> None:
     assert [p.stage for p in snapshot(settings, RunStats())] == ["candidates"]
 
 
+@pytest.mark.usefixtures("postgen_logs")
 def test_plain_progress_lines_without_a_tty(tmp_path: Path) -> None:
     settings = settings_for("parallel=true", "iterations=10")
     stats = _stats()
@@ -63,11 +64,13 @@ def test_quiet_silences_progress(tmp_path: Path) -> None:
     assert "progress:" not in (tmp_path / LOG_FILE).read_text(encoding="utf-8")
 
 
+@pytest.mark.usefixtures("postgen_logs")
 def test_rich_display_with_a_tty_keeps_logging_working(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = settings_for("parallel=true", "iterations=10")
-    with run_logging(tmp_path, "INFO", quiet=False), show_progress(settings, _stats(), tty=True):
+    console = run_logging(tmp_path, "INFO", quiet=False, console=True)
+    with console, show_progress(settings, _stats(), tty=True):
         logger.info("a log line while the bars are up")
         time.sleep(0.4)
     err = capsys.readouterr().err

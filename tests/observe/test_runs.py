@@ -29,7 +29,7 @@ def _promtool(*args: str, stdin: bytes | None = None) -> subprocess.CompletedPro
 
 
 def test_a_run_leaves_metrics_timeline_and_log(tmp_path: Path) -> None:
-    assert execute(settings_for(*FAST), tmp_path) == 0
+    assert execute(settings_for(*FAST), tmp_path, console=True) == 0
     prom = (tmp_path / "metrics.prom").read_text(encoding="utf-8")
     assert 'postgen_items_succeeded_total{stage="score"} 4.0' in prom
     assert "postgen_judge_vote_stdev_count 4.0" in prom

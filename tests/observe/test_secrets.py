@@ -60,7 +60,7 @@ def test_a_rejected_key_is_not_echoed_either(
 ) -> None:  # fmt: skip
     monkeypatch.setenv(KEY_VAR, WRONG)
     settings = settings_for(*_overrides(sim_with_key), "quiet=false")
-    assert execute(settings, tmp_path) == 1
+    assert execute(settings, tmp_path, console=True) == 1
     assert "refused the API key" in (tmp_path / "postgen.log").read_text(encoding="utf-8")
     assert not _files_containing(tmp_path, WRONG, at_least=5)
     out = capfd.readouterr()
