@@ -22,6 +22,7 @@ FAST = {
 
 
 def test_generate_writes_a_post_from_plain_python(tmp_path: Path) -> None:
+    logger.disable("postgen")  # as `import postgen` left it (a CLI-mode test may have enabled it)
     heard: list[str] = []  # the module name of every record the host's sink receives
     host = logger.add(lambda message: heard.append(message.record["name"]), level="DEBUG")
     try:

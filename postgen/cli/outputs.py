@@ -87,6 +87,7 @@ def write_run_json(result: RunResult, path: Path, *, exit_code: int | None = Non
         "stages": {name: st.as_dict() for name, st in result.stats.stages.items()},
         "totals": {
             "requests": result.stats.total_requests(),
+            "replayed": result.stats.total_replayed(),
             "tokens": result.stats.total_tokens(),
         },
         "config": redact(asdict(result.settings)),

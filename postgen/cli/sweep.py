@@ -47,6 +47,7 @@ class JobRow:
     rate_limited: int = 0
     retries: int = 0
     failed: int = 0
+    replayed: int = 0
     best: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     recorded_exit: int | None = None
@@ -61,6 +62,11 @@ class JobRow:
         if not self.wall_s:
             return None
         return self.requests / self.wall_s
+
+    @property
+    def mostly_replayed(self) -> bool:
+        """Most calls came from the store: its timing says nothing about the endpoint."""
+        return self.replayed > self.requests
 
     @property
     def frac_429(self) -> float | None:
@@ -169,6 +175,7 @@ def render_csv(rows: Sequence[JobRow], keys: Sequence[str]) -> str:
             "frac_429",
             "retries",
             "failed_items",
+            "replayed",
             "best",
         ]
     )
@@ -185,6 +192,7 @@ def render_csv(rows: Sequence[JobRow], keys: Sequence[str]) -> str:
                 _fmt(r.frac_429, 4),
                 r.retries,
                 r.failed,
+                r.replayed,
                 int(r.best),
             ]
         )
@@ -198,7 +206,7 @@ def render_markdown(rows: Sequence[JobRow], keys: Sequence[str]) -> str:
         cells = [
             "★" if r.best else "",
             *(r.values.get(k, "") for k in keys),
-            r.status,
+            r.status + (" (replayed)" if r.mostly_replayed else ""),
             _fmt(r.wall_s, 2),
             _fmt(r.requests_per_s, 1),
             _fmt(r.frac_429, 3),
@@ -210,6 +218,12 @@ def render_markdown(rows: Sequence[JobRow], keys: Sequence[str]) -> str:
     if best is not None:
         chosen = ", ".join(f"{k}={best.values.get(k, '')}" for k in keys) or best.job
         lines += ["", f"Best: {chosen} (fewest failed items, then shortest wall time)."]
+    if any(r.mostly_replayed for r in rows):
+        lines += [
+            "",
+            "(replayed): most of that job's calls came from the call store, so its timing is "
+            "not the endpoint's and it is not ranked. Sweep with cache.enabled=false to measure.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -266,12 +280,16 @@ def _fill(row: JobRow, doc: dict[str, Any]) -> None:
         row.requests += int(stage.get("requests", 0))
         row.rate_limited += int(stage.get("rate_limited", 0))
         row.retries += int(stage.get("retries", 0))
+        row.replayed += int(stage.get("cached", 0))
         failed = stage.get("failed", 0)
         row.failed += len(failed) if isinstance(failed, list) else int(failed)
 
 
 def _mark_best(rows: Sequence[JobRow]) -> None:
-    usable = [r for r in rows if r.status in _USABLE and r.wall_s is not None]
+    # A mostly replayed job was fast because it sent nothing: never rank it by speed.
+    usable = [
+        r for r in rows if r.status in _USABLE and r.wall_s is not None and not r.mostly_replayed
+    ]
     if usable:
         min(usable, key=lambda r: (r.failed, r.wall_s or math.inf)).best = True
 

@@ -46,4 +46,17 @@ def summary_table(result: RunResult) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     footer = f"status: {result.status}   wall: {result.wall_seconds:.2f} s"
-    return "\n".join([*lines, footer])
+    return "\n".join([*lines, footer, *replay_note(result)])
+
+
+def replay_note(result: RunResult) -> list[str]:
+    """A line saying how much of the run came from the store, when any of it did."""
+    replayed = result.stats.total_replayed()
+    if not replayed:
+        return []
+    sent = result.stats.total_requests()
+    return [
+        f"replayed {replayed} of {replayed + sent} calls from the call store ({sent} sent): "
+        "timings and concurrency show the replay, not the endpoint (cache.enabled=false "
+        "sends every call)"
+    ]

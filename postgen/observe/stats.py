@@ -134,6 +134,16 @@ class RunStats:
     def total_tokens(self) -> int:
         return sum(s.input_tokens + s.output_tokens for s in self.stages.values())
 
+    def total_replayed(self) -> int:
+        """Calls answered from the store instead of the endpoint (nothing sent, nothing paid)."""
+        return sum(s.cached for s in self.stages.values())
+
+    def replayed_fraction(self) -> float:
+        """Of all calls the run made, the share replayed from the store (0 with no calls)."""
+        replayed = self.total_replayed()
+        calls = replayed + self.total_requests()
+        return replayed / calls if calls else 0.0
+
 
 def describe_failure(error: BaseException) -> str:
     """One line for run.json: the last underlying error, never a traceback."""

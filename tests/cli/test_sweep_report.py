@@ -96,3 +96,18 @@ def test_a_job_that_left_no_run_dir_still_gets_a_row(sweep: Path) -> None:
     rows = write_report(sweep, expected=expected)
     assert [r.values["concurrency"] for r in rows] == ["2", "4", "8", "16", "32"]
     assert rows[-1].status == "no output" and not rows[-1].best
+
+
+def test_a_mostly_replayed_job_is_marked_and_never_ranked(tmp_path: Path) -> None:
+    common = ["parallel=true", "iterations=4"]
+    _job(tmp_path, 0, ["concurrency=2", *common], _run(4.0, 20, 0, 0))
+    replayed = _run(0.1, 1, 0, 0)  # fastest by far, because it sent one request of 21
+    replayed["stages"]["extract"]["cached"] = 20
+    _job(tmp_path, 1, ["concurrency=8", *common], replayed)
+    rows = write_report(tmp_path, plot=False)
+    assert [r.values["concurrency"] for r in rows if r.best] == ["2"]
+    assert [r.mostly_replayed for r in rows] == [False, True]
+    md = (tmp_path / "sweep.md").read_text(encoding="utf-8")
+    assert "ok (replayed)" in md and "cache.enabled=false" in md
+    with (tmp_path / "sweep.csv").open(encoding="utf-8") as f:
+        assert [r["replayed"] for r in csv.DictReader(f)] == ["0", "20"]
