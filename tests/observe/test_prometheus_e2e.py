@@ -27,7 +27,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from postgen.cli.run import execute
-from postgen.config import STAGES
+from postgen.config import STAGES, Settings
 from postgen.observe.metrics import PUSH_JOB
 from postgen.sim import SimServer
 from postgen.sim.config import SimConfig
@@ -113,7 +113,7 @@ class Run:
         return self.total("postgen_run_start_timestamp_seconds")
 
 
-def run_settings(*overrides: str) -> Any:
+def run_settings(*overrides: str) -> Settings:
     return settings_for(*BASE, *overrides)
 
 
