@@ -3,6 +3,9 @@
 Every run builds its own `CollectorRegistry` (never the process-wide default), so the jobs
 of a sweep that share a process never collide on duplicated series. Labels are bounded:
 `stage`, `model`, `outcome`, `reason` (plus the constant labels of `postgen_run_info`).
+The live exporter adds the run's identity (`run_id`, and `sweep_job` in a sweep) to every
+series, as the Pushgateway adds the same grouping key to a pushed run: a dashboard selects
+one run by `run_id` whichever way its series arrived.
 
 Two sources feed the registry:
 
@@ -34,7 +37,7 @@ from prometheus_client import (
     push_to_gateway,
     start_http_server,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from postgen.config import STAGES, Settings
@@ -308,6 +311,26 @@ class RunIdentity:
         return key
 
 
+class IdentityLabels(Collector):
+    """Every series of `source` with the run's identity labels added: what the exporter serves.
+
+    A pushed run gets these labels from its Pushgateway grouping key; a scraped one gets them
+    here, so two runs (or two sweep jobs) never merge into one series and a run's counters
+    never reset within a series. `metrics.prom` and the push stay without them.
+    """
+
+    def __init__(self, source: CollectorRegistry, labels: dict[str, str]) -> None:
+        self._source, self._labels = source, labels
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._source.collect():
+            labelled = Metric(family.name, family.documentation, family.type, family.unit)
+            labelled.samples = [
+                s._replace(labels={**s.labels, **self._labels}) for s in family.samples
+            ]
+            yield labelled
+
+
 class RunMetrics:
     """The registry of one run and everything that writes into it."""
 
@@ -317,6 +340,9 @@ class RunMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.observer = MetricsObserver(settings, self.registry)
         self.registry.register(StatsCollector(settings, stats, self.observer))
+        # What the live exporter serves: the same series, labelled with the run's identity.
+        self.exported = CollectorRegistry(auto_describe=False)
+        self.exported.register(IdentityLabels(self.registry, self.identity.grouping_key()))
         self.vote_spread = Histogram(
             VOTE_SPREAD,
             "Standard deviation of the judges' overall scores per card (score points, 1-10).",

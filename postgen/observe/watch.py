@@ -74,7 +74,7 @@ def watch_run(
             port = exporter_port(m.port, sweep_job)
             try:
                 watch.exporter_url = stack.enter_context(
-                    serve_exporter(watch.metrics.registry, m.addr, port)
+                    serve_exporter(watch.metrics.exported, m.addr, port)
                 )
             except OSError as exc:
                 raise ConfigError(

@@ -87,8 +87,22 @@ class Prometheus:
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
 
-    def label_values(self, label: str, match: str) -> list[str]:
-        body = get_json(f"{self.url}/api/v1/label/{label}/values", {"match[]": match})
+    def query_range(self, expr: str, start: float, end: float, step_s: float) -> list[Any]:
+        """What a Grafana time series panel asks for: one series per label set."""
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step_s}"}
+        body = get_json(f"{self.url}/api/v1/query_range", params)
+        assert body["status"] == "success", (expr, body)
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def label_values(
+        self, label: str, match: str, start: float | None = None, end: float | None = None
+    ) -> list[str]:
+        """Values of `label` on series matching `match` (within [start, end] when given)."""
+        params = {"match[]": match}
+        if start is not None and end is not None:
+            params |= {"start": f"{start:.3f}", "end": f"{end:.3f}"}
+        body = get_json(f"{self.url}/api/v1/label/{label}/values", params)
         assert body["status"] == "success", body
         values: list[str] = body["data"]
         return values
@@ -170,9 +184,11 @@ def panel_queries(doc: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def substitute(expr: str, values: dict[str, str], rate_interval: str = "1m") -> str:
+def substitute(
+    expr: str, values: dict[str, str], rate_interval: str = "1m", range_: str = "5m"
+) -> str:
     """What Grafana sends: template variables replaced, `$__rate_interval` and friends too."""
-    builtins = {"__rate_interval": rate_interval, "__interval": "1s", "__range": "5m"}
+    builtins = {"__rate_interval": rate_interval, "__interval": "1s", "__range": range_}
     merged = {**builtins, **values}
 
     def repl(m: re.Match[str]) -> str:
@@ -194,10 +210,41 @@ def variable_query(var: dict[str, Any]) -> str:
     return text
 
 
-def resolve_variable(prom: Prometheus, var: dict[str, Any], values: dict[str, str]) -> list[str]:
-    """Resolve a `label_values(selector, label)` variable as Grafana's Prometheus source does."""
+def resolve_variable(
+    prom: Prometheus,
+    var: dict[str, Any],
+    values: dict[str, str],
+    window: tuple[float, float] | None = None,
+) -> list[str]:
+    """Resolve a `label_values(selector, label)` variable as Grafana's Prometheus source does:
+    the values in the dashboard's time range, in the variable's sort order."""
     m = LABEL_VALUES.match(variable_query(var).strip())
     assert m, f"unsupported variable query: {var}"
     selector, label = m.group(1), m.group(2)
     assert selector, f"variable {var['name']} must name a metric"
-    return prom.label_values(label, substitute(selector, values))
+    start, end = window if window else (None, None)
+    found = prom.label_values(label, substitute(selector, values), start, end)
+    return sort_options(found, var.get("sort", 0))
+
+
+def sort_options(options: list[str], sort: int) -> list[str]:
+    """Grafana's variable sort: 0 as returned, 1 alphabetical, 2 alphabetical descending."""
+    assert sort in (0, 1, 2), f"sort mode {sort} is not modelled here"
+    return options if sort == 0 else sorted(options, reverse=sort == 2)
+
+
+def default_value(var: dict[str, Any], options: list[str]) -> str:
+    """What Grafana selects when the saved selection is empty: "All" if offered, else the first
+    option. Returned as Grafana sends it to Prometheus (All: the variable's allValue)."""
+    current = var.get("current") or {}
+    if current.get("value") == ["$__all"] or (not current and var.get("includeAll")):
+        assert var.get("includeAll"), var["name"]
+        all_value: str = var["allValue"]
+        return all_value
+    assert options, f"variable {var['name']} has no options"
+    return options[0]
+
+
+def multi_value(values: list[str]) -> str:
+    """Several values of a multi-value variable, as Grafana formats them for Prometheus."""
+    return values[0] if len(values) == 1 else "(" + "|".join(values) + ")"
