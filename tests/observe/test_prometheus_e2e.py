@@ -187,7 +187,7 @@ def live(stack: Stack) -> Live:
             f"metrics.port={stack.exporter_port}",
             "metrics.linger_s=3",
         )
-        assert execute(settings, out) == 0  # signal handlers: the run needs the main thread
+        assert execute(settings, out, console=True) == 0  # signal handlers: the run needs the main thread
         opener.join(timeout=HANG_GUARD_S)
     assert opened == [None], opened
     run = Run.read("live", out, fresh=True)
@@ -215,7 +215,7 @@ def pushed(stack: Stack) -> Pushed:
             f"cache.path={store}",
             f"metrics.pushgateway={stack.gateway}",
         )
-        assert execute(settings, stack.tmp / name) == 0
+        assert execute(settings, stack.tmp / name, console=True) == 0
         runs.append(Run.read(name, stack.tmp / name, fresh=name == "fresh"))
     for run in runs:
         selector = f'postgen_run_info{{job="{PUSH_JOB}", run_id="{run.run_id}"}}[10m]'
