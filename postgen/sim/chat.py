@@ -1,0 +1,436 @@
+"""`POST /v1/chat/completions`: checks, limits, faults, the slot, then the answer or a stream.
+
+Order, as real servers do it: body and auth, model, response_format, context window, rate
+limits, faults, the capacity gate (queue), generation. Every refusal's look comes from the
+profile (`profiles.py`); nothing here asks which profile it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from .content import Reply, Shaping, estimate_tokens, generate, requested_max_tokens
+from .faults import Fault, burst_429_left, draw_fault, truncate_json
+from .formats import Treatment, read_format
+from .http import Request, Response, StreamAborted, StreamBody, StreamingResponse
+from .limits import Overloaded
+from .pacing import Pacer
+from .profiles import Refusal
+from .prompt import message_text
+from .refusals import BucketView, Refused
+from .state import State
+from .stream import ChunkWriter, completion, sse_done, tokens_of
+
+__all__ = ["ChatCompletions"]
+
+_PLAIN_QUANTUM_S = 0.05  # a non-streamed generation wakes at most this often (disconnects)
+_STREAM_QUANTUM_S = 0.01  # tokens of a stream are written at most this late
+ABANDONED = 499  # the status a request whose client left is counted under (nginx's)
+
+
+@dataclass(slots=True)
+class Job:
+    """One accepted request between the slot and its answer."""
+
+    request: Request
+    body: dict[str, Any]
+    model: str
+    reply: Reply
+    content: str
+    prompt_tokens: int
+    completion_tokens: int
+    completion_id: str
+    request_id: str
+    include_usage: bool
+
+
+class ChatCompletions:
+    """The chat endpoint of one simulator (`await chat(request)`)."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def __call__(self, request: Request) -> Response | StreamingResponse:
+        stats = self.state.stats
+        stats.enter()
+        try:
+            response = await self._complete(request)
+        except BaseException:
+            stats.leave()
+            raise
+        if isinstance(response, Response):
+            stats.leave()
+            stats.by_status[response.status] += 1
+            response.headers.update(self.rate_headers())
+        return response
+
+    # --- checks before any work ------------------------------------------------------------
+
+    def _error(self, status: int, type_: str, message: str, code: str | None = None) -> Response:
+        body = self.state.profile.envelope(status, message, type_, None, code)
+        return Response(status, body)
+
+    async def _complete(self, request: Request) -> Response | StreamingResponse:
+        s = self.state
+        s.serial += 1
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return self._error(400, "invalid_request_error", "body is not JSON", "invalid_json")
+        if not isinstance(body, dict):
+            return self._error(400, "invalid_request_error", "body must be a JSON object")
+        refused = self.check_auth(request) or self._check_quota()
+        if refused is not None:
+            return refused
+        return await self._chat(request, body)
+
+    def check_auth(self, request: Request) -> Response | None:
+        key = self.state.config.api_key
+        if key is not None and request.headers.get("authorization", "") != f"Bearer {key}":
+            return self._error(
+                401, "invalid_request_error", "Incorrect API key.", "invalid_api_key"
+            )
+        return None
+
+    def _check_quota(self) -> Response | None:
+        if not self.state.config.insufficient_quota:
+            return None
+        message = "You exceeded your current quota, please check your plan and billing."
+        return self._error(429, "insufficient_quota", message, "insufficient_quota")
+
+    async def _chat(self, request: Request, body: dict[str, Any]) -> Response | StreamingResponse:
+        s, profile = self.state, self.state.profile
+        model, messages = body.get("model", profile.model_path), body.get("messages")
+        if not isinstance(model, str) or not isinstance(messages, list) or not messages:
+            return self._error(400, "invalid_request_error", "'model' and 'messages' are required")
+        models = s.config.models
+        if profile.unknown_model is not None and models and model not in models:
+            return Response(*profile.unknown_model(model))
+        fmt = read_format(body)
+        s.stats.response_formats[fmt.form] += 1
+        treatment = profile.formats[fmt.form]
+        if treatment is Treatment.REJECT:
+            return Response(*profile.reject_format(fmt))
+        if treatment is Treatment.SCHEMA and fmt.schema is None:
+            treatment = Treatment.JSON
+        stream = body.get("stream") is True
+        prompt_text = "".join(
+            message_text(m.get("content")) for m in messages if isinstance(m, dict)
+        )
+        prompt_tokens = estimate_tokens(prompt_text)
+        cap = requested_max_tokens(body)
+        if s.n_ctx is not None:
+            verdict = profile.context(prompt_tokens, cap, s.n_ctx)
+            if verdict.refusal is not None:
+                if stream and profile.stream_context_error_empty:
+                    return self._empty_stream(verdict.refusal[0])
+                return Response(*verdict.refusal)
+            cap = verdict.cap
+        shaping = Shaping(treatment, fmt.schema, s.drop_fields, cap, profile.writer_fits_max_tokens)
+        reply = generate(body, s.config.seed, shaping)
+        s.stats.by_kind[reply.kind] += 1
+        completion_tokens = estimate_tokens(reply.content)
+        limited = self._rate_limit(prompt_tokens, completion_tokens, model)
+        if limited is not None:
+            return limited
+        counter = s.counter
+        s.counter += 1
+        fault = draw_fault(s.config, counter)
+        if fault is not Fault.NONE:
+            s.stats.faults[fault.value] += 1
+        if fault is Fault.ERROR:
+            await _sleep(s.config.ttft_s * s.config.time_scale)
+            return self._error(
+                500, "server_error", "The server had an error processing your request."
+            )
+        if fault is Fault.HANG:
+            await asyncio.sleep(s.config.hang_s)  # real seconds: meant to outlast client timeouts
+            return self._error(504, "timeout", "The request timed out.", "timeout")
+        content = reply.content
+        if fault is Fault.MALFORMED and reply.is_json:
+            content = truncate_json(content, counter)
+        options = body.get("stream_options")
+        include_usage = (
+            stream
+            and profile.stream_usage
+            and isinstance(options, dict)
+            and options.get("include_usage") is True
+        )
+        job = Job(
+            request,
+            body,
+            model,
+            reply,
+            content,
+            prompt_tokens,
+            completion_tokens,
+            f"chatcmpl-sim{counter:08d}",
+            self._request_id(),
+            include_usage,
+        )
+        refused = await self._take_slot(job)
+        if refused is not None:
+            return refused
+        s.stats.start_processing()
+        if stream:
+            headers = {**self.rate_headers(), **self._extra_headers(job)}
+            return StreamingResponse(200, _SseBody(self, job), headers=headers)
+        return await self._answer(job)
+
+    # --- rate limits and the slot ----------------------------------------------------------
+
+    def _rate_limit(self, prompt: int, completion_: int, model: str) -> Response | None:
+        s = self.state
+        now = s.now()
+        tokens = prompt + completion_
+        burst_left = burst_429_left(s.config, now - s.start)
+        waits = {
+            "requests": s.rpm.wait_for(1, now) if s.rpm else 0.0,
+            "tokens": s.tpm.wait_for(tokens, now) if s.tpm else 0.0,
+        }
+        if burst_left <= 0 and max(waits.values()) <= 0:
+            if s.rpm:
+                s.rpm.take(1, now)
+            if s.tpm:
+                s.tpm.take(tokens, now)
+            return None
+        wait = max(burst_left, *waits.values())
+        if burst_left > 0:
+            kind, bucket = "burst", s.rpm
+        elif waits["requests"] >= waits["tokens"]:
+            kind, bucket = "requests", s.rpm
+        else:
+            kind, bucket = "tokens", s.tpm
+        limit = bucket.limit if bucket else None
+        used = bucket.limit - bucket.remaining(now) if bucket else 0
+        requested = tokens if kind == "tokens" else 1
+        refused = Refused(kind, limit, used, requested, wait, model, self._request_id())
+        return self._refuse(s.profile.rate_limit, refused)
+
+    def _refuse(self, refusal: Refusal, refused: Refused) -> Response:
+        s = self.state
+        response = Response(refusal.status, refusal.body(refused))
+        draw = random.Random(f"retry:{s.config.seed}:{s.serial}").random()
+        if s.config.retry_after and draw < s.profile.retry_after_share:
+            response.headers.update(refusal.retry_after(refused.wait_s))
+        return response
+
+    async def _take_slot(self, job: Job) -> Response | None:
+        """The slot, after the queue; a refusal if the queue is full or the client left."""
+        s = self.state
+        gate = s.gate
+        if not gate.try_acquire():
+            try:
+                left = await self._queue(job.request)
+            except Overloaded:
+                refused = Refused(
+                    "capacity",
+                    gate.capacity,
+                    gate.in_service,
+                    1,
+                    s.profile.overflow_wait_s,
+                    job.model,
+                    job.request_id,
+                )
+                return self._refuse(s.profile.overflow, refused)
+            if left:
+                s.stats.abandoned += 1
+                return Response(ABANDONED, {"error": "request canceled"})
+        if job.request.gone.is_set():  # checked before generating, as every server does
+            gate.release()
+            s.stats.abandoned += 1
+            return Response(ABANDONED, {"error": "request canceled"})
+        return None
+
+    async def _queue(self, request: Request) -> bool:
+        """Wait in the gate's queue; True if the client left first (and the server noticed)."""
+        gate = self.state.gate
+        if not self.state.profile.notices_disconnect:
+            await gate.acquire()
+            return False
+        acquire = asyncio.ensure_future(gate.acquire())
+        gone = asyncio.ensure_future(request.gone.wait())
+        try:
+            await asyncio.wait({acquire, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if acquire.done():
+            acquire.result()  # raises Overloaded
+            return False
+        acquire.cancel()
+        try:
+            await acquire
+        except asyncio.CancelledError:
+            pass
+        else:
+            gate.release()  # got the slot in the same instant; give it back
+        return True
+
+    # --- answers ---------------------------------------------------------------------------
+
+    async def _answer(self, job: Job) -> Response:
+        """A non-streamed answer: the whole generation time, then one JSON document."""
+        s, profile = self.state, self.state.profile
+        watch = job.request.gone if profile.notices_disconnect else None
+        try:
+            finished = await self._generate(Pacer(watch, _PLAIN_QUANTUM_S), job.completion_tokens)
+        finally:
+            s.stats.stop_processing()
+            s.gate.release()
+        if not finished:
+            s.stats.abandoned += 1
+            return Response(ABANDONED, {"error": "request canceled"})
+        if job.request.gone.is_set():  # generated to the end for a client long gone
+            s.stats.abandoned += 1
+            s.stats.abandoned_finished += 1
+            return Response(ABANDONED, {"error": "request canceled"})
+        self._count_completion(job)
+        tokens = (job.prompt_tokens, job.completion_tokens)
+        payload = completion(
+            job.completion_id,
+            job.model,
+            int(time.time()),
+            job.content,
+            job.reply.finish_reason,
+            tokens,
+        )
+        response = Response(200, payload)
+        response.headers.update(self._extra_headers(job))
+        return response
+
+    async def _generate(self, pacer: Pacer, tokens: int) -> bool:
+        """Spend TTFT + per-token time; False if the client left (and the pacer watched)."""
+        s = self.state
+        scale = s.config.time_scale
+        if s.batch_slowdown == 0:
+            total = (s.config.ttft_s + s.config.per_token_s * tokens) * scale
+            return await pacer.wait(total) and await pacer.flush()
+        if not await pacer.wait(s.config.ttft_s * scale * s.slowdown_factor()):
+            return False
+        for _ in range(tokens):
+            if not await pacer.wait(s.config.per_token_s * scale * s.slowdown_factor()):
+                return False
+        return await pacer.flush()
+
+    def _count_completion(self, job: Job) -> None:
+        stats = self.state.stats
+        stats.prompt_tokens += job.prompt_tokens
+        stats.completion_tokens += job.completion_tokens
+        if job.reply.finish_reason == "length":
+            stats.truncated += 1
+
+    def _empty_stream(self, status: int) -> StreamingResponse:
+        """llama-cpp-python's answer to an error raised inside a stream: 200, SSE headers,
+        no event, the connection closed; counted under the status it would have had."""
+        return StreamingResponse(200, _AbortedBody(self.state, status))
+
+    # --- headers ---------------------------------------------------------------------------
+
+    def rate_headers(self) -> dict[str, str]:
+        s = self.state
+        if not s.config.rate_headers:
+            return {}
+        now = s.now()
+        views = [
+            BucketView(name, b.limit, b.remaining(now), b.reset_in(now))
+            for name, b in (("requests", s.rpm), ("tokens", s.tpm))
+            if b is not None
+        ]
+        return s.profile.rate_headers(views, time.time())
+
+    def _extra_headers(self, job: Job) -> dict[str, str]:
+        return self.state.profile.extra_headers(job.request_id, 0)
+
+    def _request_id(self) -> str:
+        return f"req_sim{self.state.config.seed:04d}{self.state.serial:012d}"
+
+
+class _SseBody(StreamBody):
+    """One streamed generation: role chunk, TTFT, a content chunk per token, finish, usage."""
+
+    def __init__(self, chat: ChatCompletions, job: Job) -> None:
+        self._chat = chat
+        self._job = job
+        self._gen: AsyncGenerator[bytes, None] | None = None
+        self._finished = False
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._gen = self._events()
+        return self._gen
+
+    async def _events(self) -> AsyncGenerator[bytes, None]:
+        s, job = self._chat.state, self._job
+        profile = s.profile
+        writer = ChunkWriter(
+            job.completion_id,
+            job.model,
+            int(time.time()),
+            profile.sse_separators,
+            profile.null_usage_in_chunks and job.include_usage,
+        )
+        yield writer.role()
+        pacer = Pacer(job.request.gone, _STREAM_QUANTUM_S)
+        scale = s.config.time_scale
+        if not await pacer.wait(s.config.ttft_s * scale * s.slowdown_factor()):
+            return
+        for piece in tokens_of(job.content):
+            if not await pacer.wait(s.config.per_token_s * scale * s.slowdown_factor()):
+                return
+            yield writer.content(piece)
+        if not await pacer.flush():
+            return
+        yield writer.finish(job.reply.finish_reason)
+        if job.include_usage:
+            yield writer.usage(job.prompt_tokens, job.completion_tokens)
+        self._finished = True
+        yield sse_done()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._gen is not None:
+            await self._gen.aclose()
+        stats = self._chat.state.stats
+        stats.stop_processing()
+        self._chat.state.gate.release()
+        stats.leave()
+        if self._finished:
+            stats.by_status[200] += 1
+            stats.streamed += 1
+            self._chat._count_completion(self._job)
+        else:
+            stats.by_status[ABANDONED] += 1
+            stats.abandoned += 1
+
+
+class _AbortedBody(StreamBody):
+    def __init__(self, state: State, status: int) -> None:
+        self._state = state
+        self._status = status
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        raise StreamAborted
+        yield b""  # pragma: no cover - makes this an async generator
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._state.stats.leave()
+            self._state.stats.by_status[self._status] += 1
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
