@@ -109,7 +109,10 @@ def generate(body: dict[str, Any], config_seed: int, shaping: Shaping | None = N
         text = write_article(info.brief, rng, max_words=fit)
         return _capped(Reply("candidate", text, False), cap)
     if info.kind not in _JSON_KINDS:
-        return _capped(Reply("generic", _generic(info), False), cap)
+        text = _generic(info)
+        if shaping.treatment is Treatment.JSON:  # JSON mode answers JSON, whatever was asked
+            return _capped(Reply("generic", _compact({"answer": text}), True), cap)
+        return _capped(Reply("generic", text, False), cap)
     data = {"extract": _card, "score": _scores, "synthesize": _synthesis}[info.kind](info, rng)
     if schema is not None:
         text = _compact(conform(data, schema))
