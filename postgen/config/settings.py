@@ -111,6 +111,7 @@ class SimOptions:
     n_ctx: int | None = None
     schemaless_drops_fields: bool | None = None
     batch_slowdown: float | None = None
+    interrupt_requests: bool | None = None
     schedule: str = ""
     error_rate: float = 0.0
     hang_rate: float = 0.0

@@ -48,6 +48,7 @@ class Job:
     completion_id: str
     request_id: str
     include_usage: bool
+    arrived: float  # loop time the request came in (for `openai-processing-ms`)
 
 
 class ChatCompletions:
@@ -106,6 +107,7 @@ class ChatCompletions:
 
     async def _chat(self, request: Request, body: dict[str, Any]) -> Response | StreamingResponse:
         s, profile = self.state, self.state.profile
+        arrived = s.now()
         model, messages = body.get("model", profile.model_path), body.get("messages")
         if not isinstance(model, str) or not isinstance(messages, list) or not messages:
             return self._error(400, "invalid_request_error", "'model' and 'messages' are required")
@@ -173,6 +175,7 @@ class ChatCompletions:
             f"chatcmpl-sim{counter:08d}",
             self._request_id(),
             include_usage,
+            arrived,
         )
         refused = await self._take_slot(job)
         if refused is not None:
@@ -345,7 +348,8 @@ class ChatCompletions:
         return s.profile.rate_headers(views, time.time())
 
     def _extra_headers(self, job: Job) -> dict[str, str]:
-        return self.state.profile.extra_headers(job.request_id, 0)
+        processing_ms = round((self.state.now() - job.arrived) * 1000)
+        return self.state.profile.extra_headers(job.request_id, processing_ms)
 
     def _request_id(self) -> str:
         return f"req_sim{self.state.config.seed:04d}{self.state.serial:012d}"
@@ -359,6 +363,7 @@ class _SseBody(StreamBody):
         self._job = job
         self._gen: AsyncGenerator[bytes, None] | None = None
         self._finished = False
+        self._preempted = False
         self._closed = False
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -384,6 +389,10 @@ class _SseBody(StreamBody):
             if not await pacer.wait(s.config.per_token_s * scale * s.slowdown_factor()):
                 return
             yield writer.content(piece)
+            if s.interrupt_streams and s.gate.waiting:
+                self._preempted = True  # llama-cpp-python's interrupt_requests: [DONE], no finish
+                yield sse_done()
+                return
         if not await pacer.flush():
             return
         yield writer.finish(job.reply.finish_reason)
@@ -406,6 +415,9 @@ class _SseBody(StreamBody):
             stats.by_status[200] += 1
             stats.streamed += 1
             self._chat._count_completion(self._job)
+        elif self._preempted:
+            stats.by_status[200] += 1
+            stats.preempted += 1
         else:
             stats.by_status[ABANDONED] += 1
             stats.abandoned += 1

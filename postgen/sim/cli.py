@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON replies without a schema may leave a field out (default: profile's)",
     )
     add("--batch-slowdown", type=float, help="per-token time grows by this per extra request")
+    add(
+        "--interrupt-requests",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a request waiting for the slot cuts a running stream short (default: profile's)",
+    )
     add("--schedule", default="", help='limit changes, e.g. "30:capacity=4,60:rpm=120"')
     add("--error-rate", type=float, default=0.0, help="fraction answered 500")
     add("--hang-rate", type=float, default=0.0, help="fraction that hang for --hang-s")
@@ -81,6 +87,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         n_ctx=args.n_ctx,
         schemaless_drops_fields=args.schemaless_drops_fields,
         batch_slowdown=args.batch_slowdown,
+        interrupt_requests=args.interrupt_requests,
         schedule=parse_schedule(args.schedule),
         error_rate=args.error_rate,
         hang_rate=args.hang_rate,

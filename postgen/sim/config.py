@@ -42,7 +42,8 @@ class SimConfig:
     `profile` names how refusals, errors and streams look (`postgen.sim.profiles`). Options
     left at None take the profile's value: `capacity` (None there = unlimited), `queue`
     (-1 = unbounded), `n_ctx` (0 = no context window), `schemaless_drops_fields`,
-    `batch_slowdown`.
+    `batch_slowdown`, `interrupt_requests` (a request waiting for the slot ends a running
+    stream with `[DONE]` and no finish_reason, as llama-cpp-python does by default).
     """
 
     profile: str = "sim"
@@ -59,6 +60,7 @@ class SimConfig:
     n_ctx: int | None = None
     schemaless_drops_fields: bool | None = None
     batch_slowdown: float | None = None
+    interrupt_requests: bool | None = None
     schedule: tuple[ScheduleStep, ...] = ()
     error_rate: float = 0.0
     hang_rate: float = 0.0

@@ -131,6 +131,7 @@ class Profile:
     null_usage_in_chunks: bool = False  # OpenAI: `"usage": null` on every other chunk
     sse_separators: tuple[str, str] = (",", ":")
     notices_disconnect: bool = True  # stops a non-streaming generation whose client left
+    interrupt_streams: bool = False  # a request waiting for the slot cuts a stream short
     batch_slowdown: float = 0.0  # per extra request in service, the per-token time grows by this
     envelope: Envelope = r.openai_envelope
     unknown_model: Callable[[str], tuple[int, Any]] | None = _openai_unknown_model
@@ -238,6 +239,7 @@ _PROFILES: tuple[Profile, ...] = (
         stream_usage=False,
         sse_separators=(", ", ": "),
         notices_disconnect=False,
+        interrupt_streams=True,  # --interrupt_requests defaults to true
         unknown_model=None,
         model_path="models/SmolLM2-135M-Instruct.Q4_1.gguf",
         owned_by="me",

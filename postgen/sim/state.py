@@ -26,6 +26,7 @@ class State:
     n_ctx: int | None  # None = no context window
     drop_fields: bool
     batch_slowdown: float
+    interrupt_streams: bool  # a waiting request cuts the running stream short
     counter: int = 0  # requests past the rate limits (names completions, draws faults)
     serial: int = 0  # every chat request (names request ids, draws retry-after)
 
@@ -43,6 +44,7 @@ class State:
         n_ctx = config.n_ctx if config.n_ctx is not None else profile.n_ctx
         drops = config.schemaless_drops_fields
         slowdown = config.batch_slowdown
+        interrupt = config.interrupt_requests
         return cls(
             config=config,
             profile=profile,
@@ -55,6 +57,7 @@ class State:
             n_ctx=n_ctx or None,
             drop_fields=profile.schemaless_drops_fields if drops is None else drops,
             batch_slowdown=profile.batch_slowdown if slowdown is None else slowdown,
+            interrupt_streams=profile.interrupt_streams if interrupt is None else interrupt,
         )
 
     def now(self) -> float:

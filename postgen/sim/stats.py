@@ -22,6 +22,7 @@ class Stats:
         "peak_concurrency",
         "peak_processing",
         "peak_queued",
+        "preempted",
         "processing",
         "prompt_tokens",
         "queued",
@@ -48,6 +49,7 @@ class Stats:
         self.abandoned = 0
         self.abandoned_finished = 0
         self.streamed = 0
+        self.preempted = 0
         self.truncated = 0
         self.peak_concurrency = self.concurrency
         self.peak_processing = self.processing
@@ -89,6 +91,7 @@ class Stats:
             "queued": self.queued,
             "peak_queued": self.peak_queued,
             "streamed": self.streamed,
+            "preempted": self.preempted,
             "truncated": self.truncated,
             "abandoned": self.abandoned,
             "abandoned_finished": self.abandoned_finished,

@@ -192,3 +192,21 @@ def test_stream_and_plain_answers_agree(make_server: Make, profile: str) -> None
     text = reply_text(httpx.post(f"{server.base_url}/chat/completions", json=chat("agree?")))
     _, events = _stream(server, chat("agree?"))
     assert _content(chunks(events)) == text
+
+
+async def test_llamacpp_stream_is_cut_short_by_a_waiting_request(make_server: Make) -> None:
+    server = make_server(profile="llamacpp", **LONG)
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as c:
+        async with c.stream("POST", "/chat/completions", json=chat("one", stream=True)) as first:
+            events = aevents(first)
+            assert json.loads(await anext(events))["choices"][0]["delta"]["role"] == "assistant"
+            second = asyncio.create_task(
+                c.post("/chat/completions", json=chat("two", max_tokens=1))
+            )
+            rest = [e async for e in events]
+        assert rest[-1] == DONE
+        parsed = [json.loads(e) for e in rest[:-1]]
+        assert parsed and all(p["choices"][0]["finish_reason"] is None for p in parsed)
+        assert (await asyncio.wait_for(second, timeout=20)).status_code == 200
+    stats = server.stats()
+    assert stats["preempted"] == 1 and stats["streamed"] == 0 and stats["completed"] == 2
