@@ -385,8 +385,11 @@ class _SseBody(StreamBody):
         scale = s.config.time_scale
         if not await pacer.wait(s.config.ttft_s * scale * s.slowdown_factor()):
             return
-        for piece in tokens_of(job.content):
-            if not await pacer.wait(s.config.per_token_s * scale * s.slowdown_factor()):
+        for i, piece in enumerate(tokens_of(job.content)):
+            # the first token comes at TTFT; each later one a per-token time after the last
+            if i and not await pacer.wait(s.config.per_token_s * scale * s.slowdown_factor()):
+                return
+            if i == 0 and not await pacer.flush():
                 return
             yield writer.content(piece)
             if s.interrupt_streams and s.gate.waiting:
