@@ -11,44 +11,25 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-from .content import Reply, Shaping, estimate_tokens, generate, requested_max_tokens
+from .content import Shaping, estimate_tokens, generate, requested_max_tokens
 from .faults import Fault, burst_429_left, draw_fault, truncate_json
 from .formats import Treatment, read_format
-from .http import Request, Response, StreamAborted, StreamBody, StreamingResponse
+from .http import Request, Response, StreamingResponse
+from .job import Job, Plan, abandoned, count_completion
 from .limits import Overloaded
 from .pacing import Pacer
 from .profiles import Refusal
 from .prompt import message_text
 from .refusals import BucketView, Refused
 from .state import State
-from .stream import ChunkWriter, completion, sse_done, tokens_of
+from .stream import completion
+from .streaming import AbortedBody, SseBody
 
 __all__ = ["ChatCompletions"]
 
 _PLAIN_QUANTUM_S = 0.05  # a non-streamed generation wakes at most this often (disconnects)
-_STREAM_QUANTUM_S = 0.01  # tokens of a stream are written at most this late
-ABANDONED = 499  # the status a request whose client left is counted under (nginx's)
-
-
-@dataclass(slots=True)
-class Job:
-    """One accepted request between the slot and its answer."""
-
-    request: Request
-    body: dict[str, Any]
-    model: str
-    reply: Reply
-    content: str
-    prompt_tokens: int
-    completion_tokens: int
-    completion_id: str
-    request_id: str
-    include_usage: bool
-    arrived: float  # loop time the request came in (for `openai-processing-ms`)
 
 
 class ChatCompletions:
@@ -106,8 +87,50 @@ class ChatCompletions:
         return self._error(429, "insufficient_quota", message, "insufficient_quota")
 
     async def _chat(self, request: Request, body: dict[str, Any]) -> Response | StreamingResponse:
-        s, profile = self.state, self.state.profile
+        s = self.state
         arrived = s.now()
+        planned = self._plan(body)
+        if not isinstance(planned, Plan):
+            return planned
+        reply = generate(body, s.config.seed, planned.shaping)
+        s.stats.by_kind[reply.kind] += 1
+        completion_tokens = estimate_tokens(reply.content)
+        limited = self._rate_limit(planned.prompt_tokens, completion_tokens, planned.model)
+        if limited is not None:
+            return limited
+        counter = s.counter
+        s.counter += 1
+        fault = draw_fault(s.config, counter)
+        failed = await self._fail(fault)
+        if failed is not None:
+            return failed
+        content = reply.content
+        if fault is Fault.MALFORMED and reply.is_json:
+            content = truncate_json(content, counter)
+        job = Job(
+            request,
+            planned.model,
+            reply,
+            content,
+            planned.prompt_tokens,
+            completion_tokens,
+            f"chatcmpl-sim{counter:08d}",
+            self._request_id(),
+            planned.stream and planned.include_usage,
+            arrived,
+        )
+        refused = await self._take_slot(job)
+        if refused is not None:
+            return refused
+        s.stats.start_processing()
+        if planned.stream:
+            headers = {**self.rate_headers(), **self._extra_headers(job)}
+            return StreamingResponse(200, SseBody(s, job), headers=headers)
+        return await self._answer(job)
+
+    def _plan(self, body: dict[str, Any]) -> Plan | Response | StreamingResponse:
+        """Model, response_format and context window: what to generate, or the refusal."""
+        s, profile = self.state, self.state.profile
         model, messages = body.get("model", profile.model_path), body.get("messages")
         if not isinstance(model, str) or not isinstance(messages, list) or not messages:
             return self._error(400, "invalid_request_error", "'model' and 'messages' are required")
@@ -131,60 +154,27 @@ class ChatCompletions:
             verdict = profile.context(prompt_tokens, cap, s.n_ctx)
             if verdict.refusal is not None:
                 if stream and profile.stream_context_error_empty:
-                    return self._empty_stream(verdict.refusal[0])
+                    return StreamingResponse(200, AbortedBody(s, verdict.refusal[0]))
                 return Response(*verdict.refusal)
             cap = verdict.cap
         shaping = Shaping(treatment, fmt.schema, s.drop_fields, cap, profile.writer_fits_max_tokens)
-        reply = generate(body, s.config.seed, shaping)
-        s.stats.by_kind[reply.kind] += 1
-        completion_tokens = estimate_tokens(reply.content)
-        limited = self._rate_limit(prompt_tokens, completion_tokens, model)
-        if limited is not None:
-            return limited
-        counter = s.counter
-        s.counter += 1
-        fault = draw_fault(s.config, counter)
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        return Plan(model, prompt_tokens, shaping, stream, include_usage and profile.stream_usage)
+
+    async def _fail(self, fault: Fault) -> Response | None:
+        """The drawn fault's answer (a 500 after TTFT, a hang then 504), or None."""
+        s = self.state
         if fault is not Fault.NONE:
             s.stats.faults[fault.value] += 1
         if fault is Fault.ERROR:
             await _sleep(s.config.ttft_s * s.config.time_scale)
-            return self._error(
-                500, "server_error", "The server had an error processing your request."
-            )
+            message = "The server had an error processing your request."
+            return self._error(500, "server_error", message)
         if fault is Fault.HANG:
             await asyncio.sleep(s.config.hang_s)  # real seconds: meant to outlast client timeouts
             return self._error(504, "timeout", "The request timed out.", "timeout")
-        content = reply.content
-        if fault is Fault.MALFORMED and reply.is_json:
-            content = truncate_json(content, counter)
-        options = body.get("stream_options")
-        include_usage = (
-            stream
-            and profile.stream_usage
-            and isinstance(options, dict)
-            and options.get("include_usage") is True
-        )
-        job = Job(
-            request,
-            body,
-            model,
-            reply,
-            content,
-            prompt_tokens,
-            completion_tokens,
-            f"chatcmpl-sim{counter:08d}",
-            self._request_id(),
-            include_usage,
-            arrived,
-        )
-        refused = await self._take_slot(job)
-        if refused is not None:
-            return refused
-        s.stats.start_processing()
-        if stream:
-            headers = {**self.rate_headers(), **self._extra_headers(job)}
-            return StreamingResponse(200, _SseBody(self, job), headers=headers)
-        return await self._answer(job)
+        return None
 
     # --- rate limits and the slot ----------------------------------------------------------
 
@@ -243,12 +233,10 @@ class ChatCompletions:
                 )
                 return self._refuse(s.profile.overflow, refused)
             if left:
-                s.stats.abandoned += 1
-                return Response(ABANDONED, {"error": "request canceled"})
+                return abandoned(s.stats)
         if job.request.gone.is_set():  # checked before generating, as every server does
             gate.release()
-            s.stats.abandoned += 1
-            return Response(ABANDONED, {"error": "request canceled"})
+            return abandoned(s.stats)
         return None
 
     async def _queue(self, request: Request) -> bool:
@@ -287,13 +275,11 @@ class ChatCompletions:
             s.stats.stop_processing()
             s.gate.release()
         if not finished:
-            s.stats.abandoned += 1
-            return Response(ABANDONED, {"error": "request canceled"})
+            return abandoned(s.stats)
         if job.request.gone.is_set():  # generated to the end for a client long gone
-            s.stats.abandoned += 1
             s.stats.abandoned_finished += 1
-            return Response(ABANDONED, {"error": "request canceled"})
-        self._count_completion(job)
+            return abandoned(s.stats)
+        count_completion(s.stats, job)
         tokens = (job.prompt_tokens, job.completion_tokens)
         payload = completion(
             job.completion_id,
@@ -321,18 +307,6 @@ class ChatCompletions:
                 return False
         return await pacer.flush()
 
-    def _count_completion(self, job: Job) -> None:
-        stats = self.state.stats
-        stats.prompt_tokens += job.prompt_tokens
-        stats.completion_tokens += job.completion_tokens
-        if job.reply.finish_reason == "length":
-            stats.truncated += 1
-
-    def _empty_stream(self, status: int) -> StreamingResponse:
-        """llama-cpp-python's answer to an error raised inside a stream: 200, SSE headers,
-        no event, the connection closed; counted under the status it would have had."""
-        return StreamingResponse(200, _AbortedBody(self.state, status))
-
     # --- headers ---------------------------------------------------------------------------
 
     def rate_headers(self) -> dict[str, str]:
@@ -353,97 +327,6 @@ class ChatCompletions:
 
     def _request_id(self) -> str:
         return f"req_sim{self.state.config.seed:04d}{self.state.serial:012d}"
-
-
-class _SseBody(StreamBody):
-    """One streamed generation: role chunk, TTFT, a content chunk per token, finish, usage."""
-
-    def __init__(self, chat: ChatCompletions, job: Job) -> None:
-        self._chat = chat
-        self._job = job
-        self._gen: AsyncGenerator[bytes, None] | None = None
-        self._finished = False
-        self._preempted = False
-        self._closed = False
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        self._gen = self._events()
-        return self._gen
-
-    async def _events(self) -> AsyncGenerator[bytes, None]:
-        s, job = self._chat.state, self._job
-        profile = s.profile
-        writer = ChunkWriter(
-            job.completion_id,
-            job.model,
-            int(time.time()),
-            profile.sse_separators,
-            profile.null_usage_in_chunks and job.include_usage,
-        )
-        yield writer.role()
-        pacer = Pacer(job.request.gone, _STREAM_QUANTUM_S)
-        scale = s.config.time_scale
-        if not await pacer.wait(s.config.ttft_s * scale * s.slowdown_factor()):
-            return
-        for i, piece in enumerate(tokens_of(job.content)):
-            # the first token comes at TTFT; each later one a per-token time after the last
-            if i and not await pacer.wait(s.config.per_token_s * scale * s.slowdown_factor()):
-                return
-            if i == 0 and not await pacer.flush():
-                return
-            yield writer.content(piece)
-            if s.interrupt_streams and s.gate.waiting:
-                self._preempted = True  # llama-cpp-python's interrupt_requests: [DONE], no finish
-                yield sse_done()
-                return
-        if not await pacer.flush():
-            return
-        yield writer.finish(job.reply.finish_reason)
-        if job.include_usage:
-            yield writer.usage(job.prompt_tokens, job.completion_tokens)
-        self._finished = True
-        yield sse_done()
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._gen is not None:
-            await self._gen.aclose()
-        stats = self._chat.state.stats
-        stats.stop_processing()
-        self._chat.state.gate.release()
-        stats.leave()
-        if self._finished:
-            stats.by_status[200] += 1
-            stats.streamed += 1
-            self._chat._count_completion(self._job)
-        elif self._preempted:
-            stats.by_status[200] += 1
-            stats.preempted += 1
-        else:
-            stats.by_status[ABANDONED] += 1
-            stats.abandoned += 1
-
-
-class _AbortedBody(StreamBody):
-    def __init__(self, state: State, status: int) -> None:
-        self._state = state
-        self._status = status
-        self._closed = False
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._events()
-
-    async def _events(self) -> AsyncIterator[bytes]:
-        raise StreamAborted
-        yield b""  # pragma: no cover - makes this an async generator
-
-    async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._state.stats.leave()
-            self._state.stats.by_status[self._status] += 1
 
 
 async def _sleep(seconds: float) -> None:
