@@ -182,6 +182,11 @@ class ChatCompletions:
         s = self.state
         now = s.now()
         tokens = prompt + completion_
+        too_large = s.profile.too_large
+        if too_large is not None and s.tpm is not None and tokens > s.tpm.limit:
+            used = s.tpm.limit - s.tpm.remaining(now)
+            refused = Refused("tokens", s.tpm.limit, used, tokens, 0.0, model, self._request_id())
+            return Response(too_large.status, too_large.body(refused))
         burst_left = burst_429_left(s.config, now - s.start)
         waits = {
             "requests": s.rpm.wait_for(1, now) if s.rpm else 0.0,

@@ -114,6 +114,7 @@ class Profile:
     rate_limit: Refusal
     overflow: Refusal
     rate_headers: HeaderFamily = r.no_headers
+    too_large: Refusal | None = None  # a request above the whole TPM limit (None: waits for it)
     retry_after_share: float = 1.0  # fraction of refusals that carry the retry headers
     overflow_wait_s: float = 1.0  # the wait an overflow refusal announces
     capacity: int | None = None  # built-in slots (None = no limit)
@@ -161,6 +162,7 @@ _PROFILES: tuple[Profile, ...] = (
         rate_limit=Refusal(429, r.openai_rate_body, r.seconds_retry_after),
         overflow=Refusal(503, r.openai_overflow_body),
         rate_headers=r.openai_headers,
+        too_large=Refusal(429, r.openai_too_large_body),
         retry_after_share=0.5,
         formats=_OPENAI_FORMATS,
         reject_format=_openai_bad_format,

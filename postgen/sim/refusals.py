@@ -93,6 +93,17 @@ def openai_rate_body(r: Refused) -> dict[str, Any]:
     return {"error": error}
 
 
+def openai_too_large_body(r: Refused) -> dict[str, Any]:
+    """A request above the whole TPM limit (vanderschaarlab/climb#1): no retry can succeed."""
+    message = (
+        f"Request too large for {r.model} in organization org-postgensim on tokens per min "
+        f"(TPM): Limit {r.limit}, Requested {r.requested}. The input or output tokens must be "
+        f"reduced in order to run successfully. Visit {_OPENAI_LIMITS_URL} to learn more."
+    )
+    error = {"message": message, "type": "tokens", "param": None, "code": "rate_limit_exceeded"}
+    return {"error": error}
+
+
 def openai_overflow_body(r: Refused) -> dict[str, Any]:
     """503 capture, ikechan8370/chatgpt-plugin#125: `type: server_error`, `code: null`."""
     message = (

@@ -88,6 +88,16 @@ def test_openai_token_limit(make_server: Make) -> None:
     assert GO_DURATION.match(refused.headers["x-ratelimit-reset-tokens"])
 
 
+def test_openai_request_above_the_whole_tpm_is_too_large(make_server: Make) -> None:
+    server = make_server(profile="openai", tpm=100)
+    response = httpx.post(f"{server.base_url}/chat/completions", json=chat("x" * 800), timeout=10)
+    assert response.status_code == 429 and "retry-after" not in response.headers
+    error = response.json()["error"]
+    assert error["type"] == "tokens" and error["code"] == "rate_limit_exceeded"
+    assert error["message"].startswith("Request too large for sim-1 in organization ")
+    assert "on tokens per min (TPM): Limit 100, Requested " in error["message"]
+
+
 def test_openai_overflow_is_503_server_error(make_server: Make) -> None:
     server = make_server(profile="openai", capacity=1, queue=0, **SLOW)
     refused = refused_while_busy(server)
