@@ -118,6 +118,7 @@ class ChatCompletions:
             self._request_id(),
             planned.stream and planned.include_usage,
             arrived,
+            s.config.hang_s if fault is Fault.STALL else 0.0,
         )
         refused = await self._take_slot(job)
         if refused is not None:

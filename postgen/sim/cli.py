@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--error-rate", type=float, default=0.0, help="fraction answered 500")
     add("--hang-rate", type=float, default=0.0, help="fraction that hang for --hang-s")
     add("--hang-s", type=float, default=30.0, help="real seconds a hung request hangs")
+    add(
+        "--stall-rate",
+        type=float,
+        default=0.0,
+        help="fraction of streams that go silent for --hang-s after their first token",
+    )
     add("--malformed-rate", type=float, default=0.0, help="fraction of JSON replies truncated")
     add("--burst-429-every", type=float, help="open a 429 window every N seconds")
     add("--burst-429-len", type=float, default=0.0, help="length of each 429 window, seconds")
@@ -92,6 +98,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         error_rate=args.error_rate,
         hang_rate=args.hang_rate,
         hang_s=args.hang_s,
+        stall_rate=args.stall_rate,
         malformed_rate=args.malformed_rate,
         burst_429_every_s=args.burst_429_every,
         burst_429_len_s=args.burst_429_len,

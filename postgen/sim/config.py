@@ -65,6 +65,7 @@ class SimConfig:
     error_rate: float = 0.0
     hang_rate: float = 0.0
     hang_s: float = 30.0
+    stall_rate: float = 0.0
     malformed_rate: float = 0.0
     burst_429_every_s: float | None = None
     burst_429_len_s: float = 0.0
@@ -73,7 +74,7 @@ class SimConfig:
     models: tuple[str, ...] = field(default=DEFAULT_MODELS)
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "hang_rate", "malformed_rate"):
+        for name in ("error_rate", "hang_rate", "malformed_rate", "stall_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")

@@ -36,6 +36,7 @@ class Job:
     request_id: str
     include_usage: bool
     arrived: float  # loop time the request came in (for `openai-processing-ms`)
+    stall_s: float = 0.0  # real seconds a stream goes silent after its first token
 
 
 def count_completion(stats: Stats, job: Job) -> None:

@@ -57,6 +57,8 @@ class SseBody(StreamBody):
             if i == 0 and not await pacer.flush():
                 return
             yield writer.content(piece)
+            if i == 0 and job.stall_s and not await _silence(job):
+                return
             if s.interrupt_streams and s.gate.waiting:
                 self._preempted = True  # llama-cpp-python's interrupt_requests: [DONE], no finish
                 yield sse_done()
@@ -109,3 +111,8 @@ class AbortedBody(StreamBody):
             self._closed = True
             self._state.stats.leave()
             self._state.stats.by_status[self._status] += 1
+
+
+async def _silence(job: Job) -> bool:
+    """The stall fault: nothing for `stall_s` real seconds; False if the client left meanwhile."""
+    return await Pacer(job.request.gone, 0.0).wait(job.stall_s)

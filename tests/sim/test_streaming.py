@@ -210,3 +210,19 @@ async def test_llamacpp_stream_is_cut_short_by_a_waiting_request(make_server: Ma
         assert (await asyncio.wait_for(second, timeout=20)).status_code == 200
     stats = server.stats()
     assert stats["preempted"] == 1 and stats["streamed"] == 0 and stats["completed"] == 2
+
+
+async def test_stall_fault_goes_silent_after_the_first_token(make_server: Make) -> None:
+    server = make_server(stall_rate=1.0, hang_s=60.0)  # no latency otherwise
+    async with (
+        httpx.AsyncClient(base_url=server.base_url, timeout=30) as c,
+        c.stream("POST", "/chat/completions", json=chat("hello", stream=True)) as response,
+    ):
+        events = aevents(response)
+        assert json.loads(await anext(events))["choices"][0]["delta"]["role"] == "assistant"
+        assert json.loads(await anext(events))["choices"][0]["delta"]["content"]
+        with pytest.raises(TimeoutError):  # the rest would come at once but for the stall
+            await asyncio.wait_for(anext(events), timeout=0.5)
+        assert server.stats()["faults"] == {"stall": 1}
+    await await_until(lambda: server.stats()["abandoned"] == 1)
+    assert server.stats()["processing"] == 0
