@@ -165,6 +165,9 @@ def _conform_array(value: Any, schema: Schema, root: Schema, depth: int) -> list
 
 
 def _conform_number(value: Any, schema: Schema, kind: str) -> int | float:
+    if _matches(value, kind) and _within(value, schema):
+        kept: int | float = value
+        return kept
     number: float
     if isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
@@ -181,6 +184,13 @@ def _conform_number(value: Any, schema: Schema, kind: str) -> int | float:
     if isinstance(high, int | float):
         number = min(number, float(high))
     return round(number) if kind == "integer" else number
+
+
+def _within(value: float, schema: Schema) -> bool:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if isinstance(low, int | float) and value < low:
+        return False
+    return not (isinstance(high, int | float) and value > high)
 
 
 def _conform_string(value: Any, schema: Schema) -> str:

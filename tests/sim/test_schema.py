@@ -44,6 +44,12 @@ def test_conform_drops_what_the_schema_forbids_and_caps_arrays() -> None:
     assert conform({"tags": [1]}, schema) == {"tags": ["1"]}
 
 
+def test_valid_numbers_keep_their_type() -> None:
+    assert conform(7, {"type": "number", "minimum": 1, "maximum": 10}) == 7
+    assert isinstance(conform(7, {"type": "number"}), int)
+    assert conform(2.6, {"type": "integer"}) == 3
+
+
 def test_from_schema_writes_a_valid_value() -> None:
     Shape.model_validate(from_schema(Shape.model_json_schema()))
     assert from_schema({"type": "string", "enum": ["x", "y"]}) == "x"
