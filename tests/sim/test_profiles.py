@@ -279,3 +279,12 @@ def test_unknown_profile_is_refused() -> None:
 
     with pytest.raises(ValueError, match="unknown simulator profile 'nope'"):
         SimConfig(profile="nope")
+
+
+def test_a_queue_bound_on_an_unbounded_server_refuses_in_its_envelope(make_server: Make) -> None:
+    # vLLM has no queue limit of its own; given one, the refusal uses vLLM's error envelope.
+    server = make_server(profile="vllm", capacity=1, queue=0, **SLOW)
+    refused = refused_while_busy(server)
+    assert refused.status_code == 503
+    error = refused.json()["error"]
+    assert error["code"] == 503 and error["type"] == "ServiceUnavailableError"
