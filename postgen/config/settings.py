@@ -92,8 +92,14 @@ class BriefConfig:
 
 @dataclass
 class SimOptions:
-    """Options of the in-process simulated provider (see `python -m postgen.sim --help`)."""
+    """Options of the in-process simulated provider (see `python -m postgen.sim --help`).
 
+    `profile` picks how refusals, errors and streams look (a real server's habits); the
+    options left at null take that profile's value (`queue` -1 = unbounded, `n_ctx` 0 = no
+    context window).
+    """
+
+    profile: str = "sim"
     time_scale: float = 0.05
     ttft_s: float = 0.3
     per_token_s: float = 0.01
@@ -101,7 +107,11 @@ class SimOptions:
     tpm: int | None = None
     rate_headers: bool = True
     capacity: int | None = None
-    queue: int = 0
+    queue: int | None = None
+    n_ctx: int | None = None
+    schemaless_drops_fields: bool | None = None
+    batch_slowdown: float | None = None
+    interrupt_requests: bool | None = None
     schedule: str = ""
     error_rate: float = 0.0
     hang_rate: float = 0.0
@@ -300,10 +310,36 @@ def _check_llm(llm: LLMConfig) -> None:
     _float_range("llm.connect_timeout_s", llm.connect_timeout_s, 0.01, 600.0)
     if not llm.model.strip():
         raise ConfigError("llm.model", "is empty")
-    sim = llm.sim
+    _check_sim(llm.sim)
+
+
+# The names of `postgen.sim.profiles.PROFILES` (config may not import sim; a test pins them).
+SIM_PROFILES = (
+    "sim",
+    "openai",
+    "azure",
+    "anthropic",
+    "bare",
+    "overload503",
+    "queue",
+    "vllm",
+    "llamacpp",
+    "ollama",
+)
+
+
+def _check_sim(sim: SimOptions) -> None:
+    if sim.profile not in SIM_PROFILES:
+        raise ConfigError("llm.sim.profile", f"must be one of {', '.join(SIM_PROFILES)}")
     _float_range("llm.sim.time_scale", sim.time_scale, 0.0, 100.0)
     for key in ("error_rate", "hang_rate", "malformed_rate"):
         _float_range(f"llm.sim.{key}", getattr(sim, key), 0.0, 1.0)
+    if sim.queue is not None:
+        _int_range("llm.sim.queue", sim.queue, -1, 1_000_000, "-1 = unbounded")
+    if sim.n_ctx is not None:
+        _int_range("llm.sim.n_ctx", sim.n_ctx, 0, 10_000_000, "0 = no context window")
+    if sim.batch_slowdown is not None:
+        _float_range("llm.sim.batch_slowdown", sim.batch_slowdown, 0.0, 10.0)
 
 
 def _no_credentials(key: str, url: str | None) -> None:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from .app import SimApp, serve
 from .config import DEFAULT_MODELS, ScheduleStep, SimConfig, parse_schedule
+from .profiles import PROFILES, Profile
 from .server import SimServer
 
 __all__ = [
     "DEFAULT_MODELS",
+    "PROFILES",
+    "Profile",
     "ScheduleStep",
     "SimApp",
     "SimConfig",

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from .app import serve
 from .config import DEFAULT_MODELS, SimConfig, parse_schedule
+from .profiles import PROFILES
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -20,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A simulated OpenAI-compatible chat-completions provider for postgen.",
     )
     add = p.add_argument
+    profiles = "; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values())
+    add("--profile", default="sim", choices=list(PROFILES), metavar="NAME", help=profiles)
     add("--host", default="127.0.0.1")
     add("--port", type=int, default=8000, help="0 picks a free port")
     add("--seed", type=int, default=0, help="content and fault seed")
@@ -30,12 +33,37 @@ def build_parser() -> argparse.ArgumentParser:
     add("--tpm", type=int, help="tokens per minute (bucket burst = tpm/6)")
     add("--no-rate-headers", action="store_true", help="omit x-ratelimit-* headers")
     add("--no-retry-after", action="store_true", help="omit retry-after on 429")
-    add("--capacity", type=int, help="requests processed at once (hidden)")
-    add("--queue", type=int, default=0, help="requests that may wait for capacity; more → 503")
+    add("--capacity", type=int, help="requests processed at once (hidden; default: profile's)")
+    add(
+        "--queue",
+        type=int,
+        help="requests that may wait for capacity, more are refused; -1 = unbounded "
+        "(default: the profile's, 0 for sim)",
+    )
+    add("--n-ctx", type=int, help="context window in tokens; 0 = none (default: profile's)")
+    add(
+        "--schemaless-drops-fields",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="JSON replies without a schema may leave a field out (default: profile's)",
+    )
+    add("--batch-slowdown", type=float, help="per-token time grows by this per extra request")
+    add(
+        "--interrupt-requests",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a request waiting for the slot cuts a running stream short (default: profile's)",
+    )
     add("--schedule", default="", help='limit changes, e.g. "30:capacity=4,60:rpm=120"')
     add("--error-rate", type=float, default=0.0, help="fraction answered 500")
     add("--hang-rate", type=float, default=0.0, help="fraction that hang for --hang-s")
     add("--hang-s", type=float, default=30.0, help="real seconds a hung request hangs")
+    add(
+        "--stall-rate",
+        type=float,
+        default=0.0,
+        help="fraction of streams that go silent for --hang-s after their first token",
+    )
     add("--malformed-rate", type=float, default=0.0, help="fraction of JSON replies truncated")
     add("--burst-429-every", type=float, help="open a 429 window every N seconds")
     add("--burst-429-len", type=float, default=0.0, help="length of each 429 window, seconds")
@@ -51,6 +79,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     if not args.any_model:
         models = tuple(dict.fromkeys([*DEFAULT_MODELS, *args.model]))
     return SimConfig(
+        profile=args.profile,
         seed=args.seed,
         time_scale=args.time_scale,
         ttft_s=args.ttft,
@@ -61,10 +90,15 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         retry_after=not args.no_retry_after,
         capacity=args.capacity,
         queue=args.queue,
+        n_ctx=args.n_ctx,
+        schemaless_drops_fields=args.schemaless_drops_fields,
+        batch_slowdown=args.batch_slowdown,
+        interrupt_requests=args.interrupt_requests,
         schedule=parse_schedule(args.schedule),
         error_rate=args.error_rate,
         hang_rate=args.hang_rate,
         hang_s=args.hang_s,
+        stall_rate=args.stall_rate,
         malformed_rate=args.malformed_rate,
         burst_429_every_s=args.burst_429_every,
         burst_429_len_s=args.burst_429_len,

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .profiles import profile_named
+
 __all__ = ["DEFAULT_MODELS", "ScheduleStep", "SimConfig", "parse_schedule"]
 
 DEFAULT_MODELS: tuple[str, ...] = ("sim-1", "sim-large")
@@ -36,8 +38,15 @@ class SimConfig:
 
     Rates (`rpm`, `tpm`), the schedule, burst windows and `hang_s` are in real seconds;
     `time_scale` only scales the simulated latency (`0` = answer at once).
+
+    `profile` names how refusals, errors and streams look (`postgen.sim.profiles`). Options
+    left at None take the profile's value: `capacity` (None there = unlimited), `queue`
+    (-1 = unbounded), `n_ctx` (0 = no context window), `schemaless_drops_fields`,
+    `batch_slowdown`, `interrupt_requests` (a request waiting for the slot ends a running
+    stream with `[DONE]` and no finish_reason, as llama-cpp-python does by default).
     """
 
+    profile: str = "sim"
     seed: int = 0
     time_scale: float = 1.0
     ttft_s: float = 0.3
@@ -47,11 +56,16 @@ class SimConfig:
     rate_headers: bool = True
     retry_after: bool = True
     capacity: int | None = None
-    queue: int = 0
+    queue: int | None = None
+    n_ctx: int | None = None
+    schemaless_drops_fields: bool | None = None
+    batch_slowdown: float | None = None
+    interrupt_requests: bool | None = None
     schedule: tuple[ScheduleStep, ...] = ()
     error_rate: float = 0.0
     hang_rate: float = 0.0
     hang_s: float = 30.0
+    stall_rate: float = 0.0
     malformed_rate: float = 0.0
     burst_429_every_s: float | None = None
     burst_429_len_s: float = 0.0
@@ -60,7 +74,7 @@ class SimConfig:
     models: tuple[str, ...] = field(default=DEFAULT_MODELS)
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "hang_rate", "malformed_rate"):
+        for name in ("error_rate", "hang_rate", "malformed_rate", "stall_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
@@ -71,8 +85,13 @@ class SimConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be > 0 or None, got {value}")
-        if self.queue < 0:
-            raise ValueError(f"queue must be >= 0, got {self.queue}")
+        if self.queue is not None and self.queue < -1:
+            raise ValueError(f"queue must be >= 0 (or -1 = unbounded), got {self.queue}")
+        if self.n_ctx is not None and self.n_ctx < 0:
+            raise ValueError(f"n_ctx must be >= 0 (0 = no context window), got {self.n_ctx}")
+        if self.batch_slowdown is not None and not 0 <= self.batch_slowdown <= 10:
+            raise ValueError(f"batch_slowdown must be in [0, 10], got {self.batch_slowdown}")
+        profile_named(self.profile)  # raises ValueError naming the choices
         if self.burst_429_every_s is not None and self.burst_429_every_s <= 0:
             raise ValueError(f"burst_429_every_s must be > 0, got {self.burst_429_every_s}")
         object.__setattr__(self, "schedule", tuple(sorted(self.schedule, key=lambda s: s.at_s)))

@@ -7,10 +7,13 @@ import json
 import math
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .formats import Treatment
 from .prompt import PromptInfo, parse_criteria, read_prompt
+from .schema import conform, from_schema
 from .text import (
     ensure_period,
     key_phrases,
@@ -22,7 +25,15 @@ from .text import (
 )
 from .writer import DEFAULT_CTA, keywords_of, write_article, write_merged_body
 
-__all__ = ["DEFAULT_CRITERIA", "Reply", "estimate_tokens", "generate", "request_key"]
+__all__ = [
+    "DEFAULT_CRITERIA",
+    "Reply",
+    "Shaping",
+    "estimate_tokens",
+    "generate",
+    "request_key",
+    "requested_max_tokens",
+]
 
 DEFAULT_CRITERIA = (
     "hook_strength",
@@ -54,24 +65,75 @@ def request_key(body: dict[str, Any], config_seed: int) -> str:
     return f"{config_seed}:{body.get('seed')}:{digest}"
 
 
-def generate(body: dict[str, Any], config_seed: int) -> Reply:
-    """The reply to one chat request, a pure function of (messages, seeds, format, max_tokens)."""
+@dataclass(frozen=True, slots=True)
+class Shaping:
+    """How a reply is constrained, as the profile negotiated the request's response_format.
+
+    `cap` is the completion-token limit (max_tokens, or what the context window leaves);
+    `writer_fits_cap` makes the article writer aim below it (the simulator's own habit)
+    instead of being cut off at it (what a real model does).
+    """
+
+    treatment: Treatment = Treatment.PLAIN
+    schema: Mapping[str, Any] | None = None
+    drop_fields: bool = False
+    cap: int | None = None
+    writer_fits_cap: bool = True
+
+
+def requested_max_tokens(body: Mapping[str, Any]) -> int | None:
+    value = body.get("max_tokens") or body.get("max_completion_tokens")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def shaping_from_body(body: Mapping[str, Any]) -> Shaping:
+    """The historic reading: json_object and json_schema both mean a compact JSON reply."""
+    rf = body.get("response_format")
+    structured = isinstance(rf, dict) and rf.get("type") in ("json_object", "json_schema")
+    treatment = Treatment.JSON if structured else Treatment.PLAIN
+    return Shaping(treatment, cap=requested_max_tokens(body))
+
+
+def generate(body: dict[str, Any], config_seed: int, shaping: Shaping | None = None) -> Reply:
+    """The reply to one chat request, a pure function of (messages, seeds, shaping)."""
+    shaping = shaping or shaping_from_body(body)
     info = read_prompt(body.get("messages", []))
     key = request_key(body, config_seed)
     rng = random.Random(f"{info.kind}:{key}")
-    max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
-    cap = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
+    cap = shaping.cap
+    schema = shaping.schema if shaping.treatment is Treatment.SCHEMA else None
+    if info.kind not in _JSON_KINDS and schema is not None:
+        return _capped(Reply(info.kind, _compact(from_schema(schema)), True), cap)
     if info.kind == "candidate":
-        text = write_article(info.brief, rng, max_words=int(cap / 1.6) if cap else None)
+        fit = int(cap / 1.6) if cap and shaping.writer_fits_cap else None
+        text = write_article(info.brief, rng, max_words=fit)
         return _capped(Reply("candidate", text, False), cap)
     if info.kind not in _JSON_KINDS:
-        return _capped(Reply("generic", _generic(info), False), cap)
+        text = _generic(info)
+        if shaping.treatment is Treatment.JSON:  # JSON mode answers JSON, whatever was asked
+            return _capped(Reply("generic", _compact({"answer": text}), True), cap)
+        return _capped(Reply("generic", text, False), cap)
     data = {"extract": _card, "score": _scores, "synthesize": _synthesis}[info.kind](info, rng)
-    structured = isinstance(body.get("response_format"), dict) and body["response_format"].get(
-        "type"
-    ) in ("json_object", "json_schema")
-    text = json.dumps(data, ensure_ascii=False) if structured else _prompted_json(data, rng)
+    if schema is not None:
+        text = _compact(conform(data, schema))
+    else:
+        if shaping.drop_fields:
+            data = _drop_a_field(data, random.Random(f"drop:{key}"))
+        structured = shaping.treatment in (Treatment.JSON, Treatment.SCHEMA)
+        text = _compact(data) if structured else _prompted_json(data, rng)
     return _capped(Reply(info.kind, text, True), cap)
+
+
+def _compact(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _drop_a_field(data: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """What a small model does without a schema forcing it: now and then, leave a field out."""
+    if len(data) < 2 or rng.random() < 0.5:
+        return data
+    dropped = rng.choice(sorted(data))
+    return {k: v for k, v in data.items() if k != dropped}
 
 
 def _capped(reply: Reply, cap: int | None) -> Reply:

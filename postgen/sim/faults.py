@@ -15,18 +15,22 @@ class Fault(enum.Enum):
     ERROR = "error"
     HANG = "hang"
     MALFORMED = "malformed"
+    STALL = "stall"  # a stream goes silent after its first token (a non-streamed answer: none)
 
 
 def draw_fault(config: SimConfig, counter: int) -> Fault:
     """One draw per fault kind, in a fixed order, from `Random(f"{seed}:{counter}")`."""
     rng = random.Random(f"fault:{config.seed}:{counter}")
     error, hang, malformed = rng.random(), rng.random(), rng.random()
+    stall = rng.random()  # drawn last, so adding it changed none of the earlier draws
     if error < config.error_rate:
         return Fault.ERROR
     if hang < config.hang_rate:
         return Fault.HANG
     if malformed < config.malformed_rate:
         return Fault.MALFORMED
+    if stall < config.stall_rate:
+        return Fault.STALL
     return Fault.NONE
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
+from collections.abc import Callable
 
 __all__ = ["CapacityGate", "Overloaded", "TokenBucket", "format_duration"]
 
@@ -65,32 +66,50 @@ class TokenBucket:
 
 
 class Overloaded(Exception):
-    """The gate is full and its queue too: answer 503."""
+    """The gate is full and its queue too: answer the profile's overflow refusal."""
 
 
 class CapacityGate:
-    """At most `capacity` holders at once, `queue` more wait in FIFO order, the rest are refused."""
+    """At most `capacity` holders at once, `queue` more wait in FIFO order, the rest are refused.
 
-    __slots__ = ("_waiters", "capacity", "in_service", "queue")
+    `queue=None` is an unbounded queue (llama.cpp, vLLM: nobody is ever refused);
+    `on_queue_change` hears the number waiting after every change.
+    """
 
-    def __init__(self, capacity: int | None, queue: int) -> None:
+    __slots__ = ("_waiters", "capacity", "in_service", "on_queue_change", "queue")
+
+    def __init__(
+        self,
+        capacity: int | None,
+        queue: int | None,
+        on_queue_change: Callable[[int], None] | None = None,
+    ) -> None:
         self.capacity = capacity
         self.queue = queue
         self.in_service = 0
+        self.on_queue_change = on_queue_change
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     @property
     def waiting(self) -> int:
         return len(self._waiters)
 
-    async def acquire(self) -> None:
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free and nobody is waiting; never queues."""
         if self._has_room() and not self._waiters:
             self.in_service += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """A slot, after waiting in the queue if need be; raises Overloaded if it is full."""
+        if self.try_acquire():
             return
-        if len(self._waiters) >= self.queue:
+        if self.queue is not None and len(self._waiters) >= self.queue:
             raise Overloaded
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        self._changed()
         try:
             await waiter
         except asyncio.CancelledError:
@@ -98,6 +117,7 @@ class CapacityGate:
                 self.release()  # the slot was handed over just before the cancel
             elif waiter in self._waiters:
                 self._waiters.remove(waiter)
+                self._changed()
             raise
 
     def release(self) -> None:
@@ -112,11 +132,19 @@ class CapacityGate:
         return self.capacity is None or self.in_service < self.capacity
 
     def _wake(self) -> None:
+        woke = False
         while self._waiters and self._has_room():
             waiter = self._waiters.popleft()
+            woke = True
             if not waiter.done():
                 self.in_service += 1
                 waiter.set_result(None)
+        if woke:
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_queue_change is not None:
+            self.on_queue_change(len(self._waiters))
 
 
 def format_duration(seconds: float) -> str:
