@@ -58,8 +58,12 @@ def open_endpoint(settings: Settings, api_key: str | None) -> Iterator[Endpoint]
 
     with SimServer(sim_config(settings)) as server:
         logger.info("simulated provider on {}", server.base_url)
-        # Named "sim", not by its port: calls stored by one run replay in the next.
-        yield Endpoint(server.base_url, api_key, name="sim")
+        # Named by its profile, not its port: calls stored by one run replay in the next, and
+        # never in a run against a simulator that answers differently.
+        profile = settings.llm.sim.profile
+        yield Endpoint(
+            server.base_url, api_key, name="sim" if profile == "sim" else f"sim-{profile}"
+        )
 
 
 async def run_async(

@@ -187,7 +187,9 @@ def live(stack: Stack) -> Live:
             f"metrics.port={stack.exporter_port}",
             "metrics.linger_s=3",
         )
-        assert execute(settings, out, console=True) == 0  # signal handlers: the run needs the main thread
+        assert (
+            execute(settings, out, console=True) == 0
+        )  # signal handlers: the run needs the main thread
         opener.join(timeout=HANG_GUARD_S)
     assert opened == [None], opened
     run = Run.read("live", out, fresh=True)
