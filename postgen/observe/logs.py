@@ -4,10 +4,19 @@ Stdlib records (Hydra, httpx, asyncio) are routed into loguru. Secrets never rea
 every formatted line, tracebacks included, passes through a `Redactor` that blanks bearer
 tokens, Authorization headers, `sk-...` keys and the run's own API key (defence in depth:
 nothing should log them in the first place). Tracebacks never show local variables.
+
+The `Redactor` is the one redaction of the run: the same instance blanks the key in log lines,
+run.json, the JSONL outputs and the replies written to the call store. It also blanks any
+prefix of a secret of `MIN_FRAGMENT` characters or more, so text cut short inside a key (an
+error message shortened to 200 characters) leaks no usable fragment.
+
+A sink that cannot be written (a full disk) says so once, on one line, and then drops its
+lines: logging never sprays tracebacks over the console nor stops the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -19,12 +28,14 @@ from typing import IO, Any
 
 from loguru import logger
 
-__all__ = ["LOG_FILE", "Redactor", "run_logging"]
+__all__ = ["LOG_FILE", "MIN_FRAGMENT", "Redactor", "run_logging"]
 
 LOG_FILE = "postgen.log"
 _STDERR_FORMAT = "<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}"
 _FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {name}:{line} {message}"
 _MASK = "***"
+# The shortest prefix of a secret that is blanked wherever it appears.
+MIN_FRAGMENT = 8
 _PATTERNS = (
     # "Authorization: Bearer abc", "'authorization': 'Basic abc'", "api-key: abc", "x-api-key=abc"
     re.compile(
@@ -50,14 +61,41 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, _MASK)
+            if len(secret) >= MIN_FRAGMENT:
+                text = _mask_prefixes(text, secret)
         header, bearer, key = _PATTERNS
         text = header.sub(_mask_header, text)
         text = bearer.sub(lambda m: f"{m.group(1)}{m.group(2)}{_MASK}", text)
         return key.sub(lambda m: f"{m.group(1)}{_MASK}", text)
 
+    def value(self, value: Any) -> Any:
+        """`value` (a JSON-like tree: dicts, lists, strings) with every string redacted."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value
+
     def patch(self, record: Any) -> None:
         """A loguru patcher: redact the message itself (sinks redact the full line again)."""
         record["message"] = self(record["message"])
+
+
+def _mask_prefixes(text: str, secret: str) -> str:
+    """Blank every run of `secret`'s first characters that is MIN_FRAGMENT or more long."""
+    head = secret[:MIN_FRAGMENT]
+    parts: list[str] = []
+    pos = 0
+    while (start := text.find(head, pos)) >= 0:
+        end = start + MIN_FRAGMENT
+        while end < len(text) and end - start < len(secret) and text[end] == secret[end - start]:
+            end += 1
+        parts += (text[pos:start], _MASK)
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def _mask_header(m: re.Match[str]) -> str:
@@ -66,19 +104,45 @@ def _mask_header(m: re.Match[str]) -> str:
 
 
 class _RedactingSink:
-    """A file-like loguru sink that redacts every formatted line before writing it."""
+    """A file-like loguru sink that redacts every formatted line before writing it.
 
-    def __init__(self, redact: Redactor, stream: IO[str] | None = None) -> None:
-        self._redact, self._stream = redact, stream
+    When the stream cannot be written (ENOSPC, EIO, a closed pipe) it says so once, on one
+    line of stderr, and drops its lines from then on.
+    """
+
+    def __init__(self, redact: Redactor, stream: IO[str] | None = None, name: str = "") -> None:
+        self._redact, self._stream, self._name = redact, stream, name
+        self.broken: OSError | ValueError | None = None
 
     def write(self, message: str) -> None:
-        # stderr is looked up per line, so a live progress display that redirects it works.
-        stream = self._stream if self._stream is not None else sys.stderr
-        stream.write(self._redact(message))
+        if self.broken is not None:
+            return
+        try:
+            self._current().write(self._redact(message))
+        except (OSError, ValueError) as exc:  # ValueError: unencodable text, a closed file
+            self._break(exc)
 
     def flush(self) -> None:
-        stream = self._stream if self._stream is not None else sys.stderr
-        stream.flush()
+        if self.broken is not None:
+            return
+        try:
+            self._current().flush()
+        except (OSError, ValueError) as exc:  # ValueError: unencodable text, a closed file
+            self._break(exc)
+
+    def _current(self) -> IO[str]:
+        # stderr is looked up per line, so a live progress display that redirects it works.
+        return self._stream if self._stream is not None else sys.stderr
+
+    def _break(self, exc: OSError | ValueError) -> None:
+        self.broken = exc
+        if self._stream is None:
+            return  # the console itself is gone: there is nowhere left to say it
+        why = f"[Errno {exc.errno}] {exc.strerror}" if isinstance(exc, OSError) else str(exc)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(
+                f"postgen: cannot write {self._name}: {why}; its lines are dropped from here on\n"
+            )
 
 
 class _InterceptHandler(logging.Handler):
@@ -119,12 +183,13 @@ def run_logging(
     logfile = open(out_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
     sinks.append(
         logger.add(
-            _RedactingSink(redact, logfile),
+            _RedactingSink(redact, logfile, str(out_dir / LOG_FILE)),
             level="TRACE" if level == "TRACE" else "DEBUG",
             format=_FILE_FORMAT,
             colorize=False,
             backtrace=False,
             diagnose=False,
+            catch=False,  # the sink handles its own errors, in one line
         )
     )
     previous = _route_stdlib()
@@ -133,7 +198,8 @@ def run_logging(
     finally:
         for sink in sinks:
             logger.remove(sink)
-        logfile.close()
+        with contextlib.suppress(OSError):  # a full disk: its lines were already dropped
+            logfile.close()
         _restore_stdlib(previous)
         if console:
             logger.configure(patcher=None)
@@ -148,6 +214,7 @@ def _console_sink(redact: Redactor, level: str) -> int:
         colorize=sys.stderr.isatty(),
         backtrace=False,
         diagnose=False,
+        catch=False,  # the sink handles its own errors
     )
 
 

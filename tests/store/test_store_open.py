@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from postgen.store.sqlite import sqlite as store_module
+from postgen.store import sqlite as store_module
 from postgen.errors import ConfigError
 from postgen.llm.types import Completion, Usage
 from postgen.store.sqlite import SQLiteStore, migrations, open_store

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from postgen.store.sqlite import sqlite as store_module
+from postgen.store import sqlite as store_module
 from postgen.errors import RunAborted
 from postgen.llm.types import Completion, Usage
 from postgen.observe.logs import Redactor
