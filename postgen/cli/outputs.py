@@ -76,6 +76,8 @@ def write_outputs(
             step()
         except OSError as exc:
             failed = failed or (path, exc)
+    if failed is not None and exit_code == 0:
+        exit_code = 1  # what run.json says is what the process exits with (`OutputsNotWritten`)
     try:
         write_run_json(result, out_dir / "run.json", exit_code=exit_code, redact=redact)
     except OSError as exc:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from loguru import logger
 
-from postgen.cli.outputs import check_writable, write_outputs
+from postgen.cli.outputs import OutputsNotWritten, check_writable, write_outputs
 from postgen.cli.signals import Interrupts
 from postgen.config import Settings
 from postgen.engine.session import call_store, open_endpoint, run_async
 from postgen.llm import api_key_from_env
-from postgen.observe.logs import run_logging
+from postgen.observe.logs import Redactor, run_logging
 from postgen.observe.report import summary_table
 from postgen.observe.result import RunResult
 from postgen.observe.stats import RunStats
@@ -32,11 +32,21 @@ def execute(
     """
     api_key = api_key_from_env(settings.llm.api_key_env)
     check_writable(out_dir)  # bad input fails above, before the run writes anything
+    # One redaction for everything that leaves the process: log lines, the store, the outputs.
+    redact = Redactor()
+    redact.add(api_key)
+    problems: list[str] = []  # what could not be written; said once, in the closing line
     with (
-        call_store(settings) as store,
-        run_logging(out_dir, settings.log_level, quiet=settings.quiet, console=console) as redact,
+        call_store(settings, redact=redact) as store,
+        run_logging(
+            out_dir,
+            settings.log_level,
+            quiet=settings.quiet,
+            console=console,
+            redact=redact,
+            problems=problems,
+        ),
     ):
-        redact.add(api_key)
         logger.info("run dir: {}", out_dir)
         if store is not None:
             logger.info("call store: {} ({} finished calls)", store.path, len(store))
@@ -52,16 +62,28 @@ def execute(
             if interrupts.signum is not None:
                 result.notes.append(f"interrupted by {interrupts.name}")
             code = _exit_code(result, interrupts)
-            write_outputs(result, out_dir, exit_code=code)  # first: the post matters most
-            watch.finish(result)
+            try:  # first: the post matters most
+                write_outputs(result, out_dir, exit_code=code, redact=redact.value)
+            except OutputsNotWritten as exc:
+                problems.insert(0, str(exc))
+                code = code or 1
+            if (side := watch.finish(result)) is not None:
+                problems.append(side)
             logger.info("summary\n{}", summary_table(result))
-            if result.error:
-                logger.error("run failed: {}", result.error)
-            elif result.post is not None:
-                logger.success("post written: {}", out_dir / "post.md")
+            _closing_line(result, out_dir, problems)
             if interrupts.exit_code is not None:
                 logger.warning("interrupted: partial results are in {}", out_dir)
             return code
+
+
+def _closing_line(result: RunResult, out_dir: Path, problems: list[str]) -> None:
+    """The run's outcome in one line: a failure and every file it could not write, together."""
+    if result.error:
+        logger.error("run failed: {}", "; ".join([result.error, *problems]))
+    elif problems:
+        logger.error("{}", "; ".join(problems))
+    elif result.post is not None:
+        logger.success("post written: {}", out_dir / "post.md")
 
 
 def _exit_code(result: RunResult, interrupts: Interrupts) -> int:

@@ -71,6 +71,9 @@ async def run(
             await flow.synthesis()
     except FatalLLMError as exc:
         result.error = f"{endpoint}: {exc}"
+    except RunAborted as exc:  # the store cannot keep answers: stop paying for more of them
+        result.error = str(exc)
+        result.stopped = "store"
     except asyncio.CancelledError:  # Ctrl-C or SIGTERM (postgen.cli.signals): keep what we have
         if (task := asyncio.current_task()) is not None:
             task.uncancel()
@@ -201,7 +204,7 @@ class _Flow:
         st.items += 1
         try:
             value = await make()
-        except FatalLLMError:
+        except (FatalLLMError, RunAborted):  # the whole run stops, not just this item
             raise
         except Exception as exc:
             st.record_item(item, exc)

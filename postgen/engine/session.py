@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -42,9 +42,16 @@ class Endpoint:
         return self.name or safe_url(self.base_url.rstrip("/"))
 
 
-def call_store(settings: Settings) -> AbstractContextManager[SQLiteStore | None]:
-    """The durable store of finished calls, unless `cache.enabled=false`."""
-    return open_store(settings.cache.path) if settings.cache.enabled else nullcontext()
+def call_store(
+    settings: Settings, *, redact: Callable[[str], str] | None = None
+) -> AbstractContextManager[SQLiteStore | None]:
+    """The durable store of finished calls, unless `cache.enabled=false`.
+
+    `redact` (the run's `Redactor`) blanks secrets in every reply before it is stored.
+    """
+    if not settings.cache.enabled:
+        return nullcontext()
+    return open_store(settings.cache.path, redact=redact)
 
 
 @contextmanager

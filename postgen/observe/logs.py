@@ -110,8 +110,15 @@ class _RedactingSink:
     line of stderr, and drops its lines from then on.
     """
 
-    def __init__(self, redact: Redactor, stream: IO[str] | None = None, name: str = "") -> None:
+    def __init__(
+        self,
+        redact: Redactor,
+        stream: IO[str] | None = None,
+        name: str = "",
+        problems: list[str] | None = None,
+    ) -> None:
         self._redact, self._stream, self._name = redact, stream, name
+        self._problems = problems
         self.broken: OSError | ValueError | None = None
 
     def write(self, message: str) -> None:
@@ -139,10 +146,12 @@ class _RedactingSink:
         if self._stream is None:
             return  # the console itself is gone: there is nowhere left to say it
         why = f"[Errno {exc.errno}] {exc.strerror}" if isinstance(exc, OSError) else str(exc)
+        problem = f"cannot write {self._name}: {why}; its lines are dropped from here on"
+        if self._problems is not None:  # the run reports it, in its own closing line
+            self._problems.append(problem)
+            return
         with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write(
-                f"postgen: cannot write {self._name}: {why}; its lines are dropped from here on\n"
-            )
+            sys.stderr.write(f"postgen: {problem}\n")
 
 
 class _InterceptHandler(logging.Handler):
@@ -162,7 +171,13 @@ class _InterceptHandler(logging.Handler):
 
 @contextmanager
 def run_logging(
-    out_dir: Path, level: str, *, quiet: bool, console: bool = False
+    out_dir: Path,
+    level: str,
+    *,
+    quiet: bool,
+    console: bool = False,
+    redact: Redactor | None = None,
+    problems: list[str] | None = None,
 ) -> Iterator[Redactor]:
     """postgen.log for one run, and with `console` the stderr lines; removed afterwards.
 
@@ -170,10 +185,12 @@ def run_logging(
     handlers for the run and leaves a stderr sink for warnings afterwards. Otherwise (postgen
     inside someone's program) only the run's file sink is added and removed: the host's sinks
     are never touched, and postgen's records reach any sink (the file too) only where the
-    host called `logger.enable("postgen")`. Yields the run's `Redactor`: add the API key to it
-    as soon as it is known.
+    host called `logger.enable("postgen")`. Yields the run's `Redactor` (`redact`, or a new
+    one): add the API key to it as soon as it is known. With `problems`, a log file that
+    cannot be written is reported there instead of on stderr at once, so the run can say
+    everything that went wrong in one closing line.
     """
-    redact = Redactor()
+    redact = redact if redact is not None else Redactor()
     level = level.upper()
     if console:
         logger.remove()
@@ -183,7 +200,7 @@ def run_logging(
     logfile = open(out_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
     sinks.append(
         logger.add(
-            _RedactingSink(redact, logfile, str(out_dir / LOG_FILE)),
+            _RedactingSink(redact, logfile, str(out_dir / LOG_FILE), problems),
             level="TRACE" if level == "TRACE" else "DEBUG",
             format=_FILE_FORMAT,
             colorize=False,

@@ -373,8 +373,12 @@ class RunMetrics:
     def write(self, path: Path) -> None:
         """`metrics.prom`: the exposition as it stands, written atomically."""
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(self.exposition())
-        os.replace(tmp, path)
+        try:
+            tmp.write_bytes(self.exposition())
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written .tmp behind
+            raise
 
     def push(self, gateway: str, *, timeout_s: float = 10.0) -> bool:
         """Push the final state to a Pushgateway; a failure is logged, never raised."""

@@ -23,7 +23,7 @@ class RunResult:
     post: Post | None = None
     error: str | None = None
     wall_seconds: float = 0.0
-    stopped: str | None = None  # why dispatching stopped early (budget, interrupt)
+    stopped: str | None = None  # why dispatching stopped early (budget, interrupt, store)
     notes: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:

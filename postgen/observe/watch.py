@@ -44,8 +44,11 @@ class RunWatch:
         self.finished = False
         self._progress = ExitStack()
 
-    def finish(self, result: RunResult) -> None:
-        """Stop the progress display; write metrics.prom and timeline.png; push if asked."""
+    def finish(self, result: RunResult) -> str | None:
+        """Stop the progress display; write metrics.prom and timeline.png; push if asked.
+
+        Returns what could not be written (one line for the run's closing report), or None.
+        """
         self._progress.close()
         self.finished = True
         log_stage_summaries(result)
@@ -54,9 +57,13 @@ class RunWatch:
             self.metrics.write(self.out_dir / METRICS_FILE)
             write_timeline(self.timeline, self.settings, self.out_dir / TIMELINE_FILE)
         except OSError as exc:  # side files: losing them must not lose the run's outcome
-            logger.warning("could not write {} or {}: {}", METRICS_FILE, TIMELINE_FILE, exc)
+            why = f"[Errno {exc.errno}] {exc.strerror}" if exc.errno else str(exc)
+            problem: str | None = f"could not write {METRICS_FILE} or {TIMELINE_FILE}: {why}"
+        else:
+            problem = None
         if self.settings.metrics.pushgateway:
             self.metrics.push(self.settings.metrics.pushgateway)
+        return problem
 
 
 @contextmanager

@@ -1,8 +1,8 @@
 """Durable finished LLM calls: one SQLite row per call, written the moment the call finishes.
 
-The key is `postgen.engine.caller.call_key` (endpoint, model, messages, sampling parameters, item id,
-vote and seed, hashed), so running the same command again replays every finished call and
-sends only the rest. Only what a stage reads back is stored: text, usage, model. No request
+The key is `postgen.engine.caller.call_key` (endpoint, model, messages, sampling parameters,
+item id, vote and seed, hashed), so running the same command again replays every finished
+call and sends only the rest. Only what a stage reads back is stored: text, usage, model. No request
 headers, no response headers, never the API key: a reply that echoes it is redacted (the
 store's `redact`) before it is written.
 
