@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from postgen.cli.outputs import OutputsNotWritten, write_outputs
 from postgen.domain import ArticleCandidate
 from postgen.observe.logs import Redactor
-from postgen.cli.outputs import OutputsNotWritten, write_outputs
 from postgen.observe.result import RunResult
 from tests.conftest import settings_for
 from tests.hostile.mounts import fill, small_tmpfs

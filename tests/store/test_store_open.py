@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from postgen.store import sqlite as store_module
 from postgen.errors import ConfigError
 from postgen.llm.types import Completion, Usage
+from postgen.store import sqlite as store_module
 from postgen.store.sqlite import SQLiteStore, migrations, open_store
 from tests.hostile.mounts import remount_read_only, small_tmpfs
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from postgen.store import sqlite as store_module
 from postgen.errors import RunAborted
 from postgen.llm.types import Completion, Usage
 from postgen.observe.logs import Redactor
+from postgen.store import sqlite as store_module
 from postgen.store.sqlite import WRITE_RETRY_DELAYS_S, SQLiteStore, StoreWriteFailed, open_store
 
 
