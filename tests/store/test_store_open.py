@@ -15,6 +15,7 @@ from postgen.llm.types import Completion, Usage
 from postgen.store import sqlite as store_module
 from postgen.store.sqlite import SQLiteStore, migrations, open_store
 from tests.hostile.mounts import remount_read_only, small_tmpfs
+from tests.reliability.helpers import launch
 
 _OPEN_AND_WRITE = """
 import sys
@@ -118,3 +119,24 @@ def test_a_fresh_store_on_a_read_only_filesystem_is_called_read_only(tmp_path: P
         remount_read_only(mnt)
         with pytest.raises(ConfigError, match=r"cache\.path: .* is read-only"):
             SQLiteStore(mnt / "calls.sqlite")
+
+
+def test_four_runs_on_one_fresh_store_all_run(tmp_path: Path) -> None:
+    store = tmp_path / "fresh" / "calls.sqlite"
+    common = ("iterations=3", "votes=1", "top_k=1", "llm.sim.time_scale=0", "quiet=true")
+    procs = [
+        launch(
+            *common,
+            f"seed={n}",
+            f"cache.path={store}",
+            f"hydra.run.dir={tmp_path}/run{n}",
+            cwd=tmp_path,
+        )
+        for n in range(4)
+    ]
+    outcomes = [(p.wait(timeout=120), p.communicate()[1]) for p in procs]
+    assert [code for code, _ in outcomes] == [0] * 4, outcomes
+    db = sqlite3.connect(store)
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert db.execute("SELECT count(*) FROM calls").fetchone() == (4 * (3 + 3 + 3 + 1),)
+    db.close()
