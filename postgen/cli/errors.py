@@ -8,11 +8,14 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from functools import cache
+from pathlib import Path
 from typing import get_type_hints
 
+import yaml
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from postgen.cli.overrides import CONFIG_GROUPS
 from postgen.config import Settings
 from postgen.errors import ConfigError
 
@@ -28,7 +31,7 @@ def guarded(entry: Callable[[], int | None]) -> int:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         return entry() or 0
-    except (ConfigError, HydraException, OmegaConfBaseException) as exc:
+    except (ConfigError, HydraException, OmegaConfBaseException, yaml.YAMLError) as exc:
         if user_wants_traceback:
             raise
         return report_config_error(exc)
@@ -52,6 +55,8 @@ def describe_config_error(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, MissingConfigException):
         return _missing_option(exc)
+    if isinstance(exc, yaml.YAMLError):
+        return _yaml_error(exc)
     omega = _find_omegaconf_error(exc)
     if omega is not None:
         key = getattr(omega, "full_key", None)
@@ -80,6 +85,18 @@ def _dotted(cls: type, prefix: str) -> Iterator[str]:
         hint = hints[f.name]
         if dataclasses.is_dataclass(hint) and isinstance(hint, type):
             yield from _dotted(hint, f"{prefix}{f.name}.")
+
+
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    """`group: file:line: problem` for a config file that is not valid YAML."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or _first_line(str(exc))
+    if mark is None:
+        return f"config: not valid YAML: {problem}"
+    where = Path(str(mark.name))
+    # conf/<group>/<option>.yaml: the key is the group the file is an option of.
+    key = where.parent.name if where.parent.name in CONFIG_GROUPS else "config"
+    return f"{key}: {where}:{mark.line + 1}: {problem}"
 
 
 def _missing_option(exc: MissingConfigException) -> str:

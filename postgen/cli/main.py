@@ -15,6 +15,7 @@ from postgen import __version__
 from postgen.cli.argv import HELP, quote_free_text
 from postgen.cli.compose import load_settings, register_schema
 from postgen.cli.errors import guarded, report_config_error
+from postgen.cli.overrides import check_overrides
 from postgen.cli.resume import discard_unstarted_run_dir, resume_argv, resumed_settings
 from postgen.cli.run import execute
 from postgen.cli.sweep import sweep_exit_codes
@@ -47,6 +48,7 @@ def _job(cfg: DictConfig) -> None:
 
 
 def _entry() -> None:
+    check_overrides(sys.argv[1:])  # before Hydra writes anything or turns them into tracebacks
     try:
         _job()
     except OSError as exc:

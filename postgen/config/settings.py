@@ -8,11 +8,16 @@ ranges, raising `ConfigError` that names the offending key.
 
 from __future__ import annotations
 
+import ipaddress
 import math
-from collections.abc import Callable
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -20,6 +25,7 @@ from postgen.errors import ConfigError
 
 __all__ = [
     "MAX_ITERATIONS",
+    "MAX_TOPIC_BYTES",
     "MAX_VOTES",
     "STAGES",
     "BriefConfig",
@@ -42,6 +48,8 @@ STAGES = ("candidates", "extract", "score", "synthesize")
 MAX_ITERATIONS = 10_000
 MAX_VOTES = 25
 MAX_CONCURRENCY = 1_024
+# A topic file is a brief, not a corpus: larger files are refused before they are read.
+MAX_TOPIC_BYTES = 100_000
 
 
 @dataclass
@@ -199,6 +207,7 @@ class Settings:
     quiet: bool = False
     log_level: str = "INFO"
     resume: str | None = None
+    overwrite: bool = False  # let `hydra.run.dir` name a directory holding another run's files
 
     def stage_model(self, name: str) -> str:
         """The model a stage uses: its own, else the endpoint's."""
@@ -219,21 +228,40 @@ def checked(settings: Settings) -> Settings:
     """Check every range of `settings` and read `topic_file`; raises `ConfigError`."""
     _check(settings)
     settings.topic = _read_topic(settings)
+    _no_key_in_prompts(settings)  # again: the topic file's text is a prompt too
     return settings
 
 
 def _read_topic(settings: Settings) -> str:
-    if not settings.topic_file:
+    if settings.topic_file is None:
         return settings.topic.strip()
+    if not settings.topic_file.strip():
+        raise ConfigError("topic_file", "is empty; give a file, or leave it unset for `topic`")
     path = Path(settings.topic_file).expanduser()
     try:
-        text = path.read_text(encoding="utf-8")
+        # stat first: a FIFO or a device (/dev/zero) is never opened, so never read forever.
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError("topic_file", f"cannot read {path}: Is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError("topic_file", f"{path} is not a regular file")
+        if info.st_size > MAX_TOPIC_BYTES:
+            raise ConfigError(
+                "topic_file",
+                f"{path} is {info.st_size} bytes; a topic file holds at most {MAX_TOPIC_BYTES}",
+            )
+        with path.open("rb") as source:
+            data = source.read(MAX_TOPIC_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError("topic_file", f"no such file: {path}") from None
-    except UnicodeDecodeError:
-        raise ConfigError("topic_file", f"{path} is not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError("topic_file", f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_TOPIC_BYTES:  # it grew after the stat
+        raise ConfigError("topic_file", f"{path} holds more than {MAX_TOPIC_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("topic_file", f"{path} is not UTF-8 text") from None
     if not text.strip():
         raise ConfigError("topic_file", f"{path} is empty")
     return text.strip()
@@ -247,6 +275,10 @@ def _check(s: Settings) -> None:
     _int_range("brief.words", s.brief.words, 50, 20_000)
     if not s.topic_file and not s.topic.strip():
         raise ConfigError("topic", "is empty; give `topic=...` or `topic_file=...`")
+    if s.cache.enabled and not s.cache.path.strip():
+        raise ConfigError("cache.path", "is empty; give the store's file, or cache.enabled=false")
+    if not s.brief.audience.strip():
+        raise ConfigError("brief.audience", "is empty; say who the post is for")
     for name in STAGES:
         _check_stage(f"stage.{name}", s.stage.get(name))
     _check_criteria(s.criteria)
@@ -256,9 +288,13 @@ def _check(s: Settings) -> None:
     if s.log_level.upper() not in {"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"}:
         raise ConfigError("log_level", f"unknown level {s.log_level!r}")
     _no_credentials("metrics.pushgateway", s.metrics.pushgateway)
+    if s.metrics.pushgateway is not None:
+        _check_url("metrics.pushgateway", s.metrics.pushgateway)
+    _check_host("metrics.addr", s.metrics.addr)
     _float_range("metrics.linger_s", s.metrics.linger_s, 0.0, 3600.0)
     if s.metrics.port is not None:
         _int_range("metrics.port", s.metrics.port, 0, 65_535)
+    _no_key_in_prompts(s)
 
 
 def _check_stage(key: str, st: StageConfig) -> None:
@@ -304,9 +340,13 @@ def _check_scheduler(sc: SchedulerConfig) -> None:
 def _check_llm(llm: LLMConfig) -> None:
     if llm.provider != "sim" and not llm.base_url:
         raise ConfigError("llm.base_url", f"is required for provider {llm.provider!r}")
-    if llm.base_url and not llm.base_url.startswith(("http://", "https://")):
-        raise ConfigError("llm.base_url", "must start with http:// or https://")
+    if llm.base_url is not None:
+        _check_url("llm.base_url", llm.base_url)
     _no_credentials("llm.base_url", llm.base_url)
+    if llm.api_key_env is not None and not llm.api_key_env.strip():
+        raise ConfigError(
+            "llm.api_key_env", "is empty; name the variable that holds the key, or leave it unset"
+        )
     _float_range("llm.connect_timeout_s", llm.connect_timeout_s, 0.01, 600.0)
     if not llm.model.strip():
         raise ConfigError("llm.model", "is empty")
@@ -340,6 +380,62 @@ def _check_sim(sim: SimOptions) -> None:
         _int_range("llm.sim.n_ctx", sim.n_ctx, 0, 10_000_000, "0 = no context window")
     if sim.batch_slowdown is not None:
         _float_range("llm.sim.batch_slowdown", sim.batch_slowdown, 0.0, 10.0)
+
+
+def _check_url(key: str, url: str) -> None:
+    """An http(s) URL with a host and, if it names one, a port in 1..65535."""
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(key, "must start with http:// or https://")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError:
+        raise ConfigError(key, "has a port that is not a number in 1..65535") from None
+    if not parts.hostname:
+        raise ConfigError(key, "has no host")
+    if port is not None and not 1 <= port <= 65_535:
+        raise ConfigError(key, "has a port that is not a number in 1..65535")
+    if any(c.isspace() for c in url):
+        raise ConfigError(key, "must not contain spaces")
+
+
+_HOSTNAME = re.compile(r"(?i)^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$")
+
+
+def _check_host(key: str, host: str) -> None:
+    """An IP address, or a host name that is not a malformed dotted quad (999.1.1.1)."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(host) or all(p.isdigit() for p in host.rstrip(".").split(".")):
+        raise ConfigError(key, f"is not an IP address or host name (got {host!r})")
+
+
+def _no_key_in_prompts(s: Settings) -> None:
+    """Refuse a prompt-bound value that holds the API key (`${oc.env:KEY}` brought it in)."""
+    key = os.environ.get(s.llm.api_key_env or "", "").strip() if s.llm.api_key_env else ""
+    if len(key) < 8:  # shorter values are too common to mean the key
+        return
+    for name, text in _prompt_fields(s):
+        if key in text:
+            raise ConfigError(
+                name,
+                f"contains the API key (the value of ${s.llm.api_key_env});"
+                " a key must never be sent in a prompt",
+            )
+
+
+def _prompt_fields(s: Settings) -> Iterator[tuple[str, str]]:
+    yield "topic", s.topic
+    b = s.brief
+    yield from (("brief.audience", b.audience), ("brief.tone", b.tone))
+    yield "brief.call_to_action", b.call_to_action
+    yield from ((f"brief.keywords.{i}", k) for i, k in enumerate(b.keywords))
+    for name, crit in s.criteria.items():
+        yield f"criteria.{name}.description", crit.description
+        yield from ((f"criteria.{name}.levels.{k}", v) for k, v in crit.levels.items())
 
 
 def _no_credentials(key: str, url: str | None) -> None:

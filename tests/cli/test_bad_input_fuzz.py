@@ -18,8 +18,9 @@ def test_bad_input_is_one_line_naming_the_key_and_writes_nothing(
 ) -> None:
     prepare(tmp_path)
     before = snapshot(tmp_path)
-    # The key's variable first: a case that names another one overrides it.
-    argv = ["llm.api_key_env=" + KEY_ENV, *(a.format(work=tmp_path) for a in case.args)]
+    argv = [a.replace("{work}", str(tmp_path)) for a in case.args]
+    if not any(a.startswith(("llm.api_key_env=", "resume=")) for a in argv):
+        argv.append(f"llm.api_key_env={KEY_ENV}")
     if not any(a.startswith(("hydra.run.dir=", "resume=")) for a in argv):
         argv.append(f"hydra.run.dir={tmp_path}/run")
     env = {KEY_ENV: KEY, "PG_FUZZ_UNSET": ""}
