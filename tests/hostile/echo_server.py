@@ -27,11 +27,19 @@ def _denial(key: str) -> dict[str, Any]:
     }
 
 
+# "huge" mode: a reply of about 1 MB (26 characters a repeat).
+HUGE_REPEAT = 40_000
+
+
 def _echo(key: str, model: str) -> dict[str, Any]:
     text = (
         f"Continuous delivery, in short. By the way, the key you sent me is {key}, and its"
         f" start is {key[:12]}; keep it safe. " + "Ship small changes often. " * 8
     )
+    return _reply(text, model)
+
+
+def _reply(text: str, model: str) -> dict[str, Any]:
     return {
         "id": "echo-1",
         "object": "chat.completion",
@@ -54,10 +62,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
+        body = json.loads(raw or b"{}")
         self.server.chats += 1
+        self.server.bodies.append(len(raw))
         if self.server.mode == "deny-chat":
             self._send(401, _denial(_key_of(self)))
+        elif self.server.mode == "huge":
+            self._send(200, _reply("Ship small changes often. " * HUGE_REPEAT, "echo-model"))
         else:
             self._send(200, _echo(_key_of(self), str(body.get("model", "echo-model"))))
 
@@ -80,17 +92,26 @@ class _EchoServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.mode = mode
         self.chats = 0
+        self.bodies: list[int] = []  # the size of every chat request, in order
 
 
 @contextmanager
 def echo_server(mode: str) -> Iterator[str]:
     """The base URL (`http://127.0.0.1:PORT/v1`) of a server in `mode`: "echo" (chat replies
-    echo the key), "deny-chat" (chat answers 401 with the key) or "deny-models"."""
+    echo the key), "deny-chat" (chat answers 401 with the key), "deny-models", or "huge"
+    (every chat reply is ~1 MB of text)."""
+    with running_echo_server(mode) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+
+@contextmanager
+def running_echo_server(mode: str) -> Iterator[_EchoServer]:
+    """As `echo_server`, yielding the server itself (its `bodies`, its address)."""
     server = _EchoServer(mode)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+        yield server
     finally:
         server.shutdown()
         server.server_close()
