@@ -30,7 +30,11 @@ __all__ = ["CONFIG_GROUPS", "RUN_FILES", "check_overrides"]
 CONFIG_GROUPS = frozenset({"criteria", "experiment", "llm", "scheduler"})
 # Hydra's command-line flags that take a value (the value is no override).
 _FLAGS_WITH_VALUE = frozenset(
-    {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p"}
+    {
+        *("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd"),
+        *("--package", "-p", "--cfg", "-c", "--shell-completion", "-sc"),
+        "--experimental-rerun",
+    }
 )
 # The outputs a run leaves in its directory: one of them there means the directory is taken.
 # (A run killed before its end leaves none of them, so the same command may go on there.)
@@ -52,8 +56,8 @@ def _override_texts(argv: Sequence[str]) -> Iterator[str]:
             skip = False
         elif arg in _FLAGS_WITH_VALUE:
             skip = True
-        elif not arg.startswith("-"):
-            yield arg
+        elif not arg.startswith("-") and ("=" in arg or arg.startswith("~")):
+            yield arg  # every override has a `=`, but a deletion (`~key`)
 
 
 def _parse(text: str) -> Override:
