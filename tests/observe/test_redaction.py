@@ -54,10 +54,13 @@ def test_a_full_log_file_says_so_once_and_the_run_goes_on(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / LOG_FILE).symlink_to("/dev/full")  # every write: ENOSPC, as on a full disk
-    with run_logging(tmp_path, "info", quiet=True, console=True):
-        for i in range(50):
-            logger.info("line {}", i)
-        logger.warning("the console still works")
+    try:
+        with run_logging(tmp_path, "info", quiet=True, console=True):
+            for i in range(50):
+                logger.info("line {}", i)
+            logger.warning("the console still works")
+    finally:
+        logger.disable("postgen")  # console=True enabled it; the next test gets the library state
     err = capfd.readouterr().err.splitlines()
     broken = [line for line in err if "cannot write" in line]
     assert broken == [
