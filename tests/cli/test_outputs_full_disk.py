@@ -13,7 +13,7 @@ from postgen.domain import ArticleCandidate
 from postgen.observe.logs import Redactor
 from postgen.observe.result import RunResult
 from tests.conftest import settings_for
-from tests.hostile.mounts import fill, small_tmpfs
+from tests.hostile.mounts import fill, remount_read_only, small_tmpfs
 
 KEY = "pgECHOsentinel-5a4b3c2d1e0f"
 
@@ -57,3 +57,17 @@ def test_outputs_pass_through_the_run_redactor(tmp_path: Path) -> None:
     (line,) = (tmp_path / "candidates.jsonl").read_text().splitlines()
     assert json.loads(line)["content"] == "The key is ***."
     assert json.loads((tmp_path / "run.json").read_text())["error"] == "server said: bad key ***"
+
+
+def test_a_run_dir_made_read_only_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "mnt", 1024) as mnt:
+        out = mnt / "run"
+        out.mkdir()
+        remount_read_only(mnt)  # as a user's `chmod -w` would, but binding for root too
+        with pytest.raises(OutputsNotWritten) as caught:
+            write_outputs(_result("short and sweet"), out, exit_code=0)
+        assert str(caught.value) == (
+            f"cannot write {out / 'candidates.jsonl'}: [Errno 30] Read-only file system;"
+            " run.json could not be written"
+        )
+        assert list(out.iterdir()) == []
