@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -15,44 +16,48 @@ from postgen import __version__
 from postgen.cli.argv import HELP, quote_free_text
 from postgen.cli.compose import load_settings, register_schema
 from postgen.cli.errors import guarded, report_config_error
+from postgen.cli.ledger import Ledger, recording
 from postgen.cli.overrides import check_overrides
 from postgen.cli.resume import discard_unstarted_run_dir, resume_argv, resumed_settings
 from postgen.cli.run import execute
-from postgen.cli.sweep import sweep_exit_codes
 from postgen.errors import ConfigError
 
-_exit_codes: list[int] = []  # one per job; a sweep exits with the worst
-_jobs_started: list[Path] = []
+
+def _hydra_app(ledger: Ledger) -> Callable[[], None]:
+    """The Hydra app for one invocation; each job's exit code goes into `ledger`."""
+
+    @hydra.main(version_base="1.3", config_path="pkg://postgen.conf", config_name="config")
+    def postgen_job(cfg: DictConfig) -> None:
+        ledger.codes.append(_run_job(cfg, ledger))
+
+    return postgen_job  # type: ignore[no-any-return]
 
 
-@hydra.main(version_base="1.3", config_path="pkg://postgen.conf", config_name="config")
-def _job(cfg: DictConfig) -> None:
+def _run_job(cfg: DictConfig, ledger: Ledger) -> int:
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
-    stopped = [c for c in _exit_codes if c in (130, 143)]
-    if stopped:  # Ctrl-C or SIGTERM stopped an earlier job of this sweep: stop the sweep
+    if ledger.signalled is not None:  # Ctrl-C or SIGTERM stopped an earlier job of the sweep
         discard_unstarted_run_dir(out_dir, hc.output_subdir)
-        raise SystemExit(stopped[0])
-    _jobs_started.append(out_dir)
+        raise SystemExit(ledger.signalled)
+    ledger.started.append(out_dir)
     try:
         if cfg.get("resume"):
             settings = resumed_settings(str(cfg.resume), list(hc.overrides.task))
         else:
             settings = load_settings(cfg)
         sweep_job = int(hc.job.num) if hc.mode == RunMode.MULTIRUN else None
-        code = execute(settings, out_dir, sweep_job=sweep_job, console=True)
+        return execute(settings, out_dir, sweep_job=sweep_job, console=True)
     except ConfigError as exc:
         discard_unstarted_run_dir(out_dir, hc.output_subdir)
-        code = report_config_error(exc)
-    _exit_codes.append(code)
+        return report_config_error(exc)
 
 
-def _entry() -> None:
+def _entry(ledger: Ledger) -> None:
     check_overrides(sys.argv[1:])  # before Hydra writes anything or turns them into tracebacks
     try:
-        _job()
+        _hydra_app(ledger)()
     except OSError as exc:
-        if _jobs_started or exc.filename is None:
+        if ledger.started or exc.filename is None:
             raise
         # Hydra could not create the run dir or save its config there: bad input, not a bug.
         raise ConfigError("hydra.run.dir", f"cannot write {exc.filename}: {exc.strerror}") from None
@@ -76,5 +81,6 @@ def _main(args: list[str]) -> int:
     register_schema()
     # Hydra reads sys.argv itself; this is the one place it is handed what to read.
     sys.argv = [sys.argv[0], *quote_free_text(resume_argv(args))]
-    code = guarded(_entry)
-    return code or max([*_exit_codes, *sweep_exit_codes], default=0)
+    with recording() as ledger:
+        code = guarded(lambda: _entry(ledger))
+    return code or ledger.exit_code

@@ -30,6 +30,8 @@ from hydra.experimental.callback import Callback
 from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 
+from postgen.cli.ledger import note_codes
+
 __all__ = ["JobRow", "SweepReport", "collect_jobs", "swept_keys", "write_report"]
 
 _USABLE = ("ok", "partial")
@@ -75,8 +77,6 @@ class JobRow:
 
 _EXIT_CODES = {"ok": 0, "partial": 0, "failed": 1, "no output": 2, "interrupted": 130}
 
-sweep_exit_codes: list[int] = []  # read by `postgen.__main__` once the multirun returns
-
 
 def exit_code_for(status: str) -> int:
     """The exit code a job with this run.json status had (1 when unknown)."""
@@ -98,7 +98,7 @@ class SweepReport(Callback):
             logger.warning("sweep report failed: {}: {}", type(exc).__name__, exc)
             return
         # Jobs may have run in other processes (joblib): their exit codes are known only here.
-        sweep_exit_codes.extend(r.exit_code for r in rows)
+        note_codes(r.exit_code for r in rows)
         if rows:
             print(f"\nsweep report: {sweep_dir / 'sweep.md'}\n", file=sys.stderr)
             print(render_markdown(rows, swept_keys(rows, hints)), file=sys.stderr)
