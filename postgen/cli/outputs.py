@@ -153,6 +153,7 @@ def write_run_json(
         "stopped": result.stopped,
         "notes": result.notes,
         "stages": {name: st.as_dict() for name, st in result.stats.stages.items()},
+        "llm": result.stats.llm_record(),
         "totals": {
             "requests": result.stats.total_requests(),
             "replayed": result.stats.total_replayed(),

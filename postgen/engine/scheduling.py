@@ -16,14 +16,14 @@ from scheduler import (
     RetryPolicy,
 )
 
-__all__ = ["build_governor", "retry_policy"]
+__all__ = ["build_governor", "lane_hang_guard_s", "retry_policy"]
 
 
 def build_governor(settings: Settings, observer: Observer, *, name: str | None = None) -> Governor:
     """One governor per endpoint, shared by every stage of the run."""
     sc = settings.scheduler
     return Governor(
-        name or settings.llm.model,
+        name or settings.llm.model or settings.llm.provider,
         _limit(settings, sc),
         verdict_for,
         feedback,
@@ -37,14 +37,32 @@ def build_governor(settings: Settings, observer: Observer, *, name: str | None =
     )
 
 
-def retry_policy(retry: RetryConfig) -> RetryPolicy:
+def retry_policy(retry: RetryConfig, *, attempt_bound_s: float | None = None) -> RetryPolicy:
+    """The lane's policy; `attempt_bound_s` replaces `retry.timeout_s` as its hang guard."""
     return RetryPolicy(
         attempts=retry.attempts,
         initial_backoff_s=retry.initial_backoff_s,
         max_backoff_s=retry.max_backoff_s,
         deadline_s=retry.deadline_s,
-        timeout_s=retry.timeout_s,
+        timeout_s=retry.timeout_s if attempt_bound_s is None else attempt_bound_s,
     )
+
+
+HANG_GUARD_GRACE_S = 5.0
+
+
+def lane_hang_guard_s(settings: Settings, retry: RetryConfig) -> float:
+    """The lane's own per-attempt bound, behind the client's.
+
+    The client bounds each attempt itself, so its timeout can name the setting: without
+    streaming, `retry.timeout_s` from sending; with streaming, `llm.queue_timeout_s` for the
+    server to start answering (a one-slot server queues inside itself), then `retry.timeout_s`.
+    The lane's bound only catches what slips past those, a few seconds later.
+    """
+    bound = retry.timeout_s + HANG_GUARD_GRACE_S
+    if settings.llm.stream:
+        bound += settings.llm.queue_timeout_s
+    return bound
 
 
 def _limit(settings: Settings, sc: SchedulerConfig) -> Limit:

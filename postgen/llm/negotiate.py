@@ -4,8 +4,8 @@ Servers disagree on how to ask for JSON that follows a schema (see `Form`). In `
 the first structured call tries OpenAI's `json_schema`; a refusal that names
 `response_format` (`UnsupportedFormat`, from the client) is a capability answer, so the same
 call is sent again at once with the next weaker form, and the form that worked is kept for
-the endpoint. Until one has worked, structured calls go one at a time, so each form is tried
-by one request and never by every request in flight. A forced mode sends its form only, and
+the endpoint. Until one has worked, structured calls take turns (`turn`), so each form is
+tried by one request and never by every request in flight. A forced mode sends its form only, and
 a refusal aborts the run: retrying it cannot help.
 """
 
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -81,30 +82,48 @@ class FormNegotiator:
     def settled(self) -> bool:
         return self._settled
 
-    async def send(self, request: ChatRequest, send: Send) -> tuple[Completion, ChatRequest]:
-        """Send `request` with the current form, stepping down on refusals.
+    @asynccontextmanager
+    async def turn(self, structured: bool = True) -> AsyncIterator[None]:
+        """Until a form has worked, structured calls take turns, so that each form is tried
+        by one request, not by every request in flight. Take the turn *outside* any
+        scheduler slot: a call waiting for it must not hold a slot or a pacing token."""
+        if not structured or self._settled or len(self._order) == 1:
+            yield
+            return
+        await self._lock.acquire()
+        if self._settled:  # settled while we waited: no need to go one at a time
+            self._lock.release()
+            yield
+            return
+        try:
+            yield
+        finally:
+            self._lock.release()
 
-        Returns the completion and the request as it was finally sent (its form is part of
-        what decides the answer, hence of the call's store key).
+    async def send(
+        self, request: ChatRequest, send: Send, *, sent: list[ChatRequest] | None = None
+    ) -> Completion:
+        """Send `request` with the current form, stepping down on refusals (inside one
+        attempt: a refusal is an answer, not a failed attempt).
+
+        The request as finally sent is appended to `sent`: its form is part of what decides
+        the answer, hence of the call's store key. (The completion itself is returned, so the
+        scheduler reads its usage and rate-limit headers.)
         """
         if request.json_schema is None:
-            return await send(request), request
-        if self._settled:
-            return await self._try_each(request, send)
-        async with self._lock:  # probing: one structured call at a time
-            return await self._try_each(request, send)
-
-    async def _try_each(self, request: ChatRequest, send: Send) -> tuple[Completion, ChatRequest]:
+            return await send(request)
         while True:
             form = self.form
-            sent = replace(request, form=form)
+            attempt = replace(request, form=form)
             try:
-                completion = await send(sent)
+                completion = await send(attempt)
             except UnsupportedFormat as refusal:
                 self._refused(form, refusal)
                 continue
             self._settle(form)
-            return completion, sent
+            if sent is not None:
+                sent.append(attempt)
+            return completion
 
     def _refused(self, form: Form, refusal: UnsupportedFormat) -> None:
         if form is not self.form:

@@ -72,7 +72,10 @@ def _delta(
 async def _head(w: Writer, status: int, ctype: str, length: int | None = None) -> None:
     reason = {200: "OK", 400: "Bad Request", 500: "Internal Server Error"}[status]
     size = f"content-length: {length}" if length is not None else "transfer-encoding: chunked"
-    w.write(f"HTTP/1.1 {status} {reason}\r\ncontent-type: {ctype}\r\n{size}\r\n\r\n".encode())
+    w.write(
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: {ctype}\r\n{size}\r\n"
+        "connection: close\r\n\r\n".encode()
+    )
     await w.drain()
 
 

@@ -44,9 +44,10 @@ async def test_llamacpp_style_refusal_steps_down_to_json_object_with_schema(
     client = ChatClient(hostile.url("refuse_schema"))
     settled: list[Form] = []
     negotiator = FormNegotiator(on_settle=settled.append)
-    done, sent = await negotiator.send(REQUEST, client.complete)
+    sent: list[ChatRequest] = []
+    done = await negotiator.send(REQUEST, client.complete, sent=sent)
     assert done.text == '{"ok": true}'
-    assert sent.form is Form.JSON_OBJECT_SCHEMA and negotiator.form is Form.JSON_OBJECT_SCHEMA
+    assert sent[-1].form is Form.JSON_OBJECT_SCHEMA and negotiator.form is Form.JSON_OBJECT_SCHEMA
     assert settled == [Form.JSON_OBJECT_SCHEMA]
     assert hostile.bodies[-1]["response_format"] == {"type": "json_object", "schema": SCHEMA}
     record = negotiator.record()
@@ -58,8 +59,15 @@ async def test_llamacpp_style_refusal_steps_down_to_json_object_with_schema(
 async def test_concurrent_first_calls_probe_each_form_once(hostile: Hostile) -> None:
     client = ChatClient(hostile.url("refuse_schema"))
     negotiator = FormNegotiator()
-    results = await asyncio.gather(*(negotiator.send(REQUEST, client.complete) for _ in range(6)))
-    assert all(sent.form is Form.JSON_OBJECT_SCHEMA for _, sent in results)
+
+    sent: list[ChatRequest] = []
+
+    async def one() -> None:
+        async with negotiator.turn():
+            await negotiator.send(REQUEST, client.complete, sent=sent)
+
+    await asyncio.gather(*(one() for _ in range(6)))
+    assert [s.form for s in sent] == [Form.JSON_OBJECT_SCHEMA] * 6
     # One refused json_schema request, then six answered ones: nothing sent twice.
     assert _formats(hostile) == Counter({"json_schema": 1, "json_object": 6})
     await client.aclose()
@@ -70,8 +78,9 @@ async def test_an_endpoint_refusing_every_response_format_gets_prompted_json(
 ) -> None:
     client = ChatClient(hostile.url("refuse_all"))
     negotiator = FormNegotiator()
-    done, sent = await negotiator.send(REQUEST, client.complete)
-    assert sent.form is Form.PROMPT and "response_format" not in hostile.bodies[-1]
+    sent: list[ChatRequest] = []
+    done = await negotiator.send(REQUEST, client.complete, sent=sent)
+    assert sent[-1].form is Form.PROMPT and "response_format" not in hostile.bodies[-1]
     assert done.text == '{"ok": true}'
     # json_schema, json_object+schema and json_object were each refused once.
     assert _formats(hostile) == Counter({"json_schema": 1, "json_object": 2, "None": 1})
@@ -103,8 +112,9 @@ async def test_free_text_calls_are_not_negotiated(hostile: Hostile) -> None:
     client = ChatClient(hostile.url("refuse_schema"))
     negotiator = FormNegotiator()
     plain = ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}])
-    _, sent = await negotiator.send(plain, client.complete)
-    assert sent is plain and not negotiator.settled
+    sent: list[ChatRequest] = []
+    await negotiator.send(plain, client.complete, sent=sent)
+    assert not sent and not negotiator.settled
     await client.aclose()
 
 
