@@ -138,7 +138,9 @@ class StageCaller:
             return self._parse(completion, model, check, fix)
         except InvalidOutput as error:
             first = error
-            if completion.cached:  # replayed and unusable: ask live rather than replay forever
+            # Replayed and unusable: ask live rather than replay forever. (A truncated reply
+            # goes on to its roomier retry below, which is stored too, and replays.)
+            if completion.cached and not completion.truncated:
                 completion = await self._call(request, item, fresh=True)
                 try:
                     return self._parse(completion, model, check, fix)

@@ -71,14 +71,16 @@ def schema_for(model: type[BaseModel]) -> dict[str, Any]:
 
 def _loads_object(text: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(text)
+        # strict=False: raw newlines inside strings (llama.cpp's JSON grammar lets them
+        # through) are not worth a re-ask.
+        value = json.loads(text, strict=False)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
 
 
 def _scan(text: str) -> dict[str, Any] | None:
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)
     for match in re.finditer(r"\{", text):
         try:
             value, _ = decoder.raw_decode(text, match.start())

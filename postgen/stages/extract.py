@@ -11,9 +11,10 @@ from postgen.stages.caller import Caller
 __all__ = ["card_schema", "extract_card", "trim_lists"]
 
 # Bounds a grammar-bound model keeps to, so that a card cannot ramble until max_tokens.
-_TEXT_CHARS = {"title": 150, "hook": 400, "summary": 800, "audience": 200, "tone": 100}
-_LISTS = {"key_points": (1, 12), "claims": (0, 20), "keywords": (0, 12)}  # ArticleCard's bounds
-_ITEM_CHARS = 200
+# The list bounds are the prompt's own (extract.j2), within ArticleCard's.
+_TEXT_CHARS = {"title": 120, "hook": 300, "summary": 600, "audience": 120, "tone": 60}
+_LISTS = {"key_points": (1, 6), "claims": (0, 5), "keywords": (0, 8)}
+_ITEM_CHARS = 160
 
 
 def card_schema() -> dict[str, Any]:

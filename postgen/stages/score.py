@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 SCORE_RANGE = (1, 10)
-RATIONALE_CHARS = 300  # one sentence; a grammar-bound model otherwise rambles until max_tokens
+RATIONALE_CHARS = 160  # one sentence; a grammar-bound model otherwise rambles until max_tokens
 
 
 def vote_schema(criteria: dict[str, Criterion]) -> dict[str, Any]:
