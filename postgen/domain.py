@@ -39,6 +39,8 @@ class ArticleCandidate(_Strict):
     angle: str
     content: str
     model: str
+    words: int = 0  # the content's word count, beside brief.words (0: not counted)
+    truncated: bool = False  # the reply stopped at max_tokens: the article is cut off
 
 
 class ArticleCard(BaseModel):

@@ -104,7 +104,7 @@ def stage_callers(
     callers = {}
     for name in STAGES:
         cfg = settings.stage.get(name)
-        policy = retry_policy(cfg.retry, attempt_bound_s=lane_hang_guard_s(settings, cfg.retry))
+        policy = retry_policy(cfg.retry, attempt_bound_s=lane_hang_guard_s(settings, cfg))
         lane = governor.lane(name, settings.stage_concurrency(name), policy)
         params = StageParams(
             stage=name,

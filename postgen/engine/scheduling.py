@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from postgen.config import RetryConfig, SchedulerConfig, Settings
+from postgen.config import RetryConfig, SchedulerConfig, Settings, StageConfig
 from postgen.llm.classify import feedback, verdict_for
+from postgen.llm.client import streaming_reply_bound_s
 from scheduler import (
     AIMDLimit,
     FixedLimit,
@@ -51,18 +52,20 @@ def retry_policy(retry: RetryConfig, *, attempt_bound_s: float | None = None) ->
 HANG_GUARD_GRACE_S = 5.0
 
 
-def lane_hang_guard_s(settings: Settings, retry: RetryConfig) -> float:
+def lane_hang_guard_s(settings: Settings, stage: StageConfig) -> float:
     """The lane's own per-attempt bound, behind the client's.
 
     The client bounds each attempt itself, so its timeout can name the setting: without
     streaming, `retry.timeout_s` from sending; with streaming, `llm.queue_timeout_s` for the
-    server to start answering (a one-slot server queues inside itself), then `retry.timeout_s`.
-    The lane's bound only catches what slips past those, a few seconds later.
+    server to start answering (a one-slot server queues inside itself), then the reply bound
+    (`retry.timeout_s`, or 1 s per max_tokens when longer). The lane's bound only catches
+    what slips past those, a few seconds later.
     """
-    bound = retry.timeout_s + HANG_GUARD_GRACE_S
-    if settings.llm.stream:
-        bound += settings.llm.queue_timeout_s
-    return bound
+    timeout = stage.retry.timeout_s
+    if not settings.llm.stream:
+        return timeout + HANG_GUARD_GRACE_S
+    reply = streaming_reply_bound_s(timeout, stage.max_tokens)
+    return settings.llm.queue_timeout_s + reply + HANG_GUARD_GRACE_S
 
 
 def _limit(settings: Settings, sc: SchedulerConfig) -> Limit:

@@ -15,11 +15,12 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from loguru import logger
 
 from postgen.errors import (
     AuthError,
@@ -48,12 +49,14 @@ __all__ = [
     "DEFAULT_QUEUE_TIMEOUT_S",
     "DEFAULT_STALL_S",
     "PREFLIGHT_TIMEOUT_S",
+    "STREAM_S_PER_TOKEN",
     "ChatClient",
     "api_key_from_env",
     "error_for_response",
     "names_response_format",
     "reply_bound",
     "safe_url",
+    "streaming_reply_bound_s",
 ]
 
 _POOLS = 8  # connection pools per client; requests go to the least busy
@@ -66,6 +69,14 @@ REPLY_FLOOR_BYTES = 256 * 1024
 REPLY_BYTES_PER_TOKEN = 512
 _ASSUMED_MAX_TOKENS = 4096  # when a request sets no max_tokens
 ERROR_BODY_BYTES = 64 * 1024  # an error explains itself in far less
+# Streaming: a reply may take 1 s per max_tokens (the slowest CPU model still makes a token a
+# second) when that is longer than the attempt's timeout.
+STREAM_S_PER_TOKEN = 1.0
+
+
+def streaming_reply_bound_s(timeout_s: float, max_tokens: int | None) -> float:
+    """The longest a streamed reply may take once the server answers (see `_reply_bound`)."""
+    return max(timeout_s, STREAM_S_PER_TOKEN * (max_tokens or _ASSUMED_MAX_TOKENS))
 
 
 def reply_bound(max_tokens: int | None, configured: int | None = None) -> int:
@@ -232,20 +243,33 @@ class _Exchange:
         if response.status_code != 200:
             raw = await self._read(response, ERROR_BODY_BYTES, lambda _: None, clip=True)
             raise self.c.error(response.status_code, response.headers, raw, self.request)
-        r = self.request
-        # Streaming: the attempt's clock (stage.<name>.retry.timeout_s) starts now. Without
-        # streaming the whole answer is already here or nearly; the remaining time bounds it.
-        spent = time.monotonic() - self.started
-        total = r.timeout_s if self.c.stream or r.timeout_s is None else r.timeout_s - spent
+        total, named, key = self._reply_bound()
         try:
             async with asyncio.timeout(total):
                 if self.c.stream and _is_event_stream(response):
                     return await self._streamed(response)
                 return await self._whole(response)
         except TimeoutError:
-            raise Timeout(
-                self._timeout_text("reply not finished", r.timeout_s, r.timeout_key)
-            ) from None
+            raise Timeout(self._timeout_text("reply not finished", named, key)) from None
+
+    def _reply_bound(self) -> tuple[float | None, float | None, str]:
+        """How long the reply may take from here; the bound as configured, and its setting.
+
+        Without streaming, the answer is already here or nearly: what is left of the attempt's
+        timeout bounds it. Streaming, the clock starts now that the server answers, and a slow
+        local model may take longer than the timeout as long as it keeps sending (the stall
+        bound catches one that stops): at least `streaming_s_per_token` per max_tokens.
+        """
+        r = self.request
+        if r.timeout_s is None:
+            return None, None, r.timeout_key
+        if not self.c.stream:
+            left = r.timeout_s - (time.monotonic() - self.started)
+            return left, r.timeout_s, r.timeout_key
+        by_tokens = STREAM_S_PER_TOKEN * (r.max_tokens or _ASSUMED_MAX_TOKENS)
+        if by_tokens <= r.timeout_s:
+            return r.timeout_s, r.timeout_s, r.timeout_key
+        return by_tokens, by_tokens, f"{STREAM_S_PER_TOKEN:g} s per max_tokens while streaming"
 
     async def _whole(self, response: httpx.Response) -> Completion:
         raw = await self._read(response, self.limit, lambda _: None)
@@ -322,15 +346,9 @@ class _Exchange:
         chunks = response.aiter_bytes()
         while True:
             try:
-                async with asyncio.timeout(self.c.stall_s):
-                    chunk = await anext(chunks)
+                chunk = await self._next_chunk(chunks, size)
             except StopAsyncIteration:
                 return b"".join(got)
-            except TimeoutError:
-                raise Stalled(
-                    f"{self.c.where}: the reply stalled: no byte for {self.c.stall_s:g} s "
-                    f"after {size} bytes ({self.c._stall_key})"
-                ) from None
             size += len(chunk)
             if size > limit:
                 if clip:  # an error body: its start is all we need
@@ -345,6 +363,34 @@ class _Exchange:
                 )
             got.append(chunk)
             take(chunk)
+
+    async def _next_chunk(self, chunks: AsyncIterator[bytes], size: int) -> bytes:
+        """The next piece of the body within the stall bound; a warning at half of it, so a
+        run held by a stalled reply says so before the attempt is given up."""
+        bound = self.c.stall_s
+        pending = asyncio.ensure_future(anext(chunks))
+        try:
+            done, _ = await asyncio.wait({pending}, timeout=bound / 2)
+            if not done:
+                logger.warning(
+                    "{}: no byte for {:g} s of a reply ({} bytes so far); it fails at {:g} s ({})",
+                    self.c.where,
+                    bound / 2,
+                    size,
+                    bound,
+                    self.c._stall_key,
+                )
+                done, _ = await asyncio.wait({pending}, timeout=bound / 2)
+            if not done:
+                raise Stalled(
+                    f"{self.c.where}: the reply stalled: no byte for {bound:g} s "
+                    f"after {size} bytes ({self.c._stall_key})"
+                )
+            return pending.result()
+        finally:
+            if not pending.done():  # stalled or cancelled: stop reading (never await it here,
+                pending.cancel()  # or our own cancellation could be swallowed)
+                pending.add_done_callback(_retrieve)
 
     def _completion(
         self,
@@ -377,6 +423,12 @@ class _Exchange:
         setting = f" ({key})" if key else ""
         limit = f"within {value:g} s" if value is not None else "in time"
         return f"{self.c.where}: {what} {limit}{setting}"
+
+
+def _retrieve(task: asyncio.Future[bytes]) -> None:
+    # A read cancelled mid-way may still end with an error; it is ours to drop, not to log.
+    if not task.cancelled():
+        task.exception()
 
 
 def _is_event_stream(response: httpx.Response) -> bool:

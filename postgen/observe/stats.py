@@ -13,7 +13,7 @@ from postgen.llm.text import MAX_MESSAGE_CHARS, clip, one_line
 from postgen.llm.types import Completion
 from scheduler import Verdict
 
-__all__ = ["RunStats", "StageStats"]
+__all__ = ["RunStats", "StageStats", "candidate_lengths"]
 
 
 @dataclass
@@ -170,6 +170,18 @@ class RunStats:
         replayed = self.total_replayed()
         calls = replayed + self.total_requests()
         return replayed / calls if calls else 0.0
+
+
+def candidate_lengths(words: list[int], truncated: int, target: int) -> dict[str, Any]:
+    """run.json's `candidates_length`: how long the candidates came out against brief.words
+    (a short one is under half the target, a long one over one and a half times it)."""
+    return {
+        "target_words": target,
+        "words": words,
+        "short": sum(1 for w in words if w < target / 2),
+        "long": sum(1 for w in words if w > target * 1.5),
+        "truncated": truncated,
+    }
 
 
 def _median(values: list[float]) -> float | None:

@@ -113,11 +113,14 @@ async def test_prompted_json_runs_without_any_response_format(tmp_path: Path) ->
 async def test_truncated_replies_are_counted_and_the_run_goes_on(tmp_path: Path) -> None:
     # Candidates cut at 120 tokens (the simulator writes ~900 words): each is marked truncated.
     overrides = ("stage.candidates.max_tokens=120", *SMALL)
-    doc, sim, _ = await _run(tmp_path, SimConfig(time_scale=0.0), *overrides)
+    doc, sim, result = await _run(tmp_path, SimConfig(time_scale=0.0), *overrides)
     assert doc["status"] == "ok"
     assert doc["stages"]["candidates"]["truncated"] == 2
     assert doc["llm"]["truncated"] >= 2
     assert sim["truncated"] >= 2
+    lengths = doc["candidates_length"]  # marked, and measured against brief.words
+    assert lengths["truncated"] == 2 and lengths["short"] == 2 and lengths["target_words"] == 900
+    assert all(c is not None and c.truncated for c in result.candidates)
 
 
 async def test_a_context_overflow_fails_its_item_not_the_run(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from loguru import logger
 
 from postgen.errors import (
     ContextTooLong,
@@ -180,3 +181,21 @@ async def test_error_text_is_whole_one_line_and_redacted_before_cutting(hostile:
     assert text.count("***") == 2  # the whole key and its 10-character prefix
     assert len(text) <= 1100 and text.endswith("…")  # cut, at a sane length, after redaction
     await client.aclose()
+
+
+@pytest.mark.usefixtures("postgen_logs")
+async def test_a_stall_warns_at_half_its_bound_before_failing(hostile: Hostile) -> None:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="WARNING", format="{message}")
+    client = ChatClient(hostile.url("stall"), stall_s=0.4)
+    try:
+        with pytest.raises(Stalled):
+            await client.complete(_request())
+    finally:
+        logger.remove(sink)
+        await client.aclose()
+    assert len(lines) == 1
+    assert (
+        "no byte for 0.2 s of a reply (0 bytes so far); it fails at 0.4 s (llm.stall_s)"
+        in (lines[0])
+    )
