@@ -124,3 +124,10 @@ def test_modes_and_keys() -> None:
         parse_mode("grammar")
     assert negotiation_key("http://a/v1") != negotiation_key("http://b/v1")
     assert stored_form(None) is None
+
+
+def test_the_config_knows_every_mode() -> None:
+    from postgen.config.settings import STRUCTURED_OUTPUT_MODES
+    from postgen.llm.negotiate import MODES
+
+    assert STRUCTURED_OUTPUT_MODES == MODES
