@@ -72,7 +72,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def llama_server(gguf: Path, log_dir: Path) -> Iterator[LlamaServer]:
+def llama_server(
+    gguf: Path, log_dir: Path, extra_args: tuple[str, ...] = ()
+) -> Iterator[LlamaServer]:
     """`python -m llama_cpp.server` with one thread (steady on a 2-core CI box), stopped by PID.
 
     `--interrupt_requests false`: otherwise a request arriving while a stream runs cuts that
@@ -87,6 +89,7 @@ def llama_server(gguf: Path, log_dir: Path) -> Iterator[LlamaServer]:
         "--n_ctx", str(N_CTX), "--n_threads", "1",
         "--interrupt_requests", "false",
         "--seed", "7",
+        *extra_args,
     ]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
