@@ -140,7 +140,7 @@ class LLMConfig:
     api_key_env: str | None = None
     api_key_required: bool = True  # false: a key is sent only if the variable is set
     structured_output: str = "auto"  # STRUCTURED_OUTPUT_MODES; auto finds the strongest
-    json_schema: bool | None = None  # deprecated: false means structured_output=prompt
+    json_schema: bool = True  # deprecated: false means structured_output=prompt
     stream: bool = False  # server-sent events: time to first token, stall bound, cancel stops it
     stall_s: float = 30.0  # a reply that started and then sends no byte this long fails
     queue_timeout_s: float = 600.0  # streaming: longest wait for the server to start answering
