@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "ArticleCandidate",
@@ -37,6 +39,8 @@ class ArticleCandidate(_Strict):
     angle: str
     content: str
     model: str
+    words: int = 0  # the content's word count, beside brief.words (0: not counted)
+    truncated: bool = False  # the reply stopped at max_tokens: the article is cut off
 
 
 class ArticleCard(BaseModel):
@@ -70,6 +74,19 @@ class JudgeVote(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     criteria: list[CriterionVote] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keyed_by_name(cls, data: Any) -> Any:
+        # The vote schema sent to the server is keyed by criterion, so that a grammar pins
+        # every name: {"criteria": {"clarity": {"score": 7, ...}}}. The list form also parses.
+        if isinstance(data, dict) and isinstance(data.get("criteria"), dict):
+            entries = [
+                {"name": name, **(entry if isinstance(entry, dict) else {"score": entry})}
+                for name, entry in data["criteria"].items()
+            ]
+            return {**data, "criteria": entries}
+        return data
 
     def by_name(self) -> dict[str, CriterionVote]:
         return {c.name: c for c in self.criteria}

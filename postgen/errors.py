@@ -9,12 +9,17 @@ PostgenError
     ├── Overloaded       503/529, or the server's queue overflowed
     ├── ServerError      other 5xx
     ├── Timeout          no answer within the per-request timeout
+    │   └── Stalled          a reply that started, then sent no byte for the stall bound
     ├── ConnectionFailed the endpoint refused or dropped the connection
     ├── InvalidOutput    a 200 whose content does not parse or validate
+    │   └── Truncated        the reply stopped at max_tokens (finish_reason "length")
+    ├── ReplyTooLarge    the reply outgrew the reply-size bound while being read
+    ├── ContextTooLong   the prompt does not fit the context window: the item fails, not the run
     └── FatalLLMError    retrying cannot help: the run aborts
         ├── AuthError        401/403
         ├── QuotaExceeded    429 insufficient_quota
         ├── ModelNotFound    404 on the model
+        ├── UnsupportedFormat the endpoint refuses the structured-output form that was required
         └── BadRequest       other 4xx
 """
 
@@ -26,6 +31,7 @@ __all__ = [
     "BudgetExhausted",
     "ConfigError",
     "ConnectionFailed",
+    "ContextTooLong",
     "FatalLLMError",
     "InvalidOutput",
     "LLMError",
@@ -34,9 +40,13 @@ __all__ = [
     "PostgenError",
     "QuotaExceeded",
     "RateLimited",
+    "ReplyTooLarge",
     "RunAborted",
     "ServerError",
+    "Stalled",
     "Timeout",
+    "Truncated",
+    "UnsupportedFormat",
 ]
 
 
@@ -95,12 +105,43 @@ class Timeout(LLMError):
     reason = "timeout"
 
 
+class Stalled(Timeout):
+    """The server started answering, then sent nothing for the stall bound (`llm.stall_s`)."""
+
+    reason = "stalled"
+
+
 class ConnectionFailed(LLMError):
     reason = "connection"
 
 
 class InvalidOutput(LLMError):
     reason = "invalid_output"
+
+
+class Truncated(InvalidOutput):
+    """The reply ended at max_tokens (`finish_reason: length`): it is cut off, not an answer."""
+
+    reason = "truncated"
+
+
+class ReplyTooLarge(LLMError):
+    """The reply grew past `llm.max_reply_bytes` while it was read; reading stopped there."""
+
+    reason = "reply_too_large"
+
+    def __init__(self, message: str, *, status: int | None = None, bytes_read: int = 0) -> None:
+        super().__init__(message, status=status)
+        self.bytes_read = bytes_read  # what was held when reading stopped
+
+
+class ContextTooLong(LLMError):
+    """The prompt exceeds the model's context window (HTTP 400 `context_length_exceeded`).
+
+    Retrying the same prompt cannot help, and neither is the run broken: that one item fails.
+    """
+
+    reason = "context_length"
 
 
 class FatalLLMError(LLMError):
@@ -117,6 +158,12 @@ class QuotaExceeded(FatalLLMError):
 
 class ModelNotFound(FatalLLMError):
     reason = "model_not_found"
+
+
+class UnsupportedFormat(FatalLLMError):
+    """The endpoint refuses the `response_format` that `llm.structured_output` insists on."""
+
+    reason = "unsupported_format"
 
 
 class BadRequest(FatalLLMError):

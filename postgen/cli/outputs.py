@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from postgen.domain import Post
 from postgen.errors import ConfigError, PostgenError
 from postgen.observe.result import RunResult
+from postgen.observe.stats import candidate_lengths
 
 __all__ = [
     "OutputsNotWritten",
@@ -153,6 +154,12 @@ def write_run_json(
         "stopped": result.stopped,
         "notes": result.notes,
         "stages": {name: st.as_dict() for name, st in result.stats.stages.items()},
+        "llm": result.stats.llm_record(),
+        "candidates_length": candidate_lengths(
+            [c.words for c in result.candidates if c is not None],
+            sum(1 for c in result.candidates if c is not None and c.truncated),
+            result.settings.brief.words,
+        ),
         "totals": {
             "requests": result.stats.total_requests(),
             "replayed": result.stats.total_replayed(),

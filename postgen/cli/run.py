@@ -30,7 +30,7 @@ def execute(
     `console`: the command line's mode, which owns stderr (see `run_logging`); without it the
     host program's loguru sinks are left as they are.
     """
-    api_key = api_key_from_env(settings.llm.api_key_env)
+    api_key = api_key_from_env(settings.llm.api_key_env, required=settings.llm.api_key_required)
     check_writable(out_dir)  # bad input fails above, before the run writes anything
     # One redaction for everything that leaves the process: log lines, the store, the outputs.
     redact = Redactor()

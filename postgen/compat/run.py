@@ -115,7 +115,7 @@ def run_stage(
     settings = current_settings()
     settings.parallel = ceiling is not None and ceiling > 1
     settings.stage.get(stage).concurrency = ceiling or 1
-    api_key = api_key_from_env(settings.llm.api_key_env)
+    api_key = api_key_from_env(settings.llm.api_key_env, required=settings.llm.api_key_required)
     started = time.monotonic()
     with open_endpoint(settings, api_key) as endpoint:
         outcome, stats = run_sync(lambda: _drive(settings, endpoint, stage, items, work, on_done))
@@ -144,7 +144,7 @@ async def _drive(
     stats = RunStats()
     client = client_for(settings, endpoint)
     try:
-        await preflight(client, settings.llm.model)
+        settings.llm.model = await preflight(client, settings.llm.model)
         caller = stage_callers(settings, client.complete, endpoint.identity, stats)[stage]
         stage_stats = stats[stage]
 

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_TOPIC_BYTES",
     "MAX_VOTES",
     "STAGES",
+    "STRUCTURED_OUTPUT_MODES",
     "BriefConfig",
     "BudgetConfig",
     "CacheConfig",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 STAGES = ("candidates", "extract", "score", "synthesize")
+# `llm.structured_output`: how structured calls ask for JSON (postgen.llm.negotiate.MODES).
+STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object+schema", "json_object", "prompt")
 MAX_ITERATIONS = 10_000
 MAX_VOTES = 25
 MAX_CONCURRENCY = 1_024
@@ -133,9 +136,15 @@ class SimOptions:
 class LLMConfig:
     provider: str = "sim"
     base_url: str | None = None
-    model: str = "sim-1"
+    model: str | None = "sim-1"  # null: the first model the endpoint lists (/v1/models)
     api_key_env: str | None = None
-    json_schema: bool = True
+    api_key_required: bool = True  # false: a key is sent only if the variable is set
+    structured_output: str = "auto"  # STRUCTURED_OUTPUT_MODES; auto finds the strongest
+    json_schema: bool = True  # deprecated: false means structured_output=prompt
+    stream: bool = False  # server-sent events: time to first token, stall bound, cancel stops it
+    stall_s: float = 30.0  # a reply that started and then sends no byte this long fails
+    queue_timeout_s: float = 600.0  # streaming: longest wait for the server to start answering
+    max_reply_bytes: int | None = None  # null: 512 bytes per max_tokens, at least 256 kB
     connect_timeout_s: float = 5.0
     sim: SimOptions = field(default_factory=SimOptions)
 
@@ -210,8 +219,14 @@ class Settings:
     overwrite: bool = False  # let `hydra.run.dir` name a directory holding another run's files
 
     def stage_model(self, name: str) -> str:
-        """The model a stage uses: its own, else the endpoint's."""
-        return self.stage.get(name).model or self.llm.model
+        """The model a stage uses: its own, else the endpoint's (discovered when null)."""
+        return self.stage.get(name).model or self.llm.model or ""
+
+    def structured_output(self) -> str:
+        """`llm.structured_output`, with the deprecated `llm.json_schema=false` honoured."""
+        if self.llm.json_schema is False and self.llm.structured_output == "auto":
+            return "prompt"
+        return self.llm.structured_output
 
     def stage_concurrency(self, name: str) -> int:
         """A stage's ceiling: 1 when the run is sequential."""
@@ -348,8 +363,17 @@ def _check_llm(llm: LLMConfig) -> None:
             "llm.api_key_env", "is empty; name the variable that holds the key, or leave it unset"
         )
     _float_range("llm.connect_timeout_s", llm.connect_timeout_s, 0.01, 600.0)
-    if not llm.model.strip():
-        raise ConfigError("llm.model", "is empty")
+    if llm.model is not None and not llm.model.strip():
+        raise ConfigError("llm.model", "is empty; null asks the endpoint (/v1/models)")
+    if llm.structured_output not in STRUCTURED_OUTPUT_MODES:
+        modes = ", ".join(STRUCTURED_OUTPUT_MODES)
+        raise ConfigError(
+            "llm.structured_output", f"must be one of {modes} (got {llm.structured_output!r})"
+        )
+    _float_range("llm.stall_s", llm.stall_s, 0.01, 3600.0)
+    _float_range("llm.queue_timeout_s", llm.queue_timeout_s, 0.01, 86_400.0)
+    if llm.max_reply_bytes is not None:
+        _int_range("llm.max_reply_bytes", llm.max_reply_bytes, 1024, 1 << 30)
     _check_sim(llm.sim)
 
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from postgen.engine.structured import parse_model, schema_for
-from postgen.errors import InvalidOutput
-from postgen.llm.types import ChatRequest, Completion, Message
+from postgen.engine.structured import Fix, extract_json_object, schema_for, validate_model
+from postgen.errors import ContextTooLong, InvalidOutput, LLMError, Truncated
+from postgen.llm.negotiate import (
+    AUTO_ORDER,
+    FormNegotiator,
+    form_record,
+    negotiation_key,
+    stored_form,
+)
+from postgen.llm.types import ChatRequest, Completion, Form, Message
 from postgen.observe.stats import StageStats
 from postgen.prompts import render_repair
 from postgen.stages.caller import Check
@@ -20,7 +27,14 @@ from postgen.stages.caller import Check
 if TYPE_CHECKING:
     from postgen.engine.budget import Budget
 
-__all__ = ["CallStore", "Lane", "StageCaller", "StageParams", "call_key"]
+__all__ = [
+    "CallStore",
+    "Lane",
+    "StageCaller",
+    "StageParams",
+    "call_key",
+    "endpoint_negotiator",
+]
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -53,7 +67,9 @@ class StageParams:
     temperature: float
     max_tokens: int
     seed: int
-    json_schema: bool
+    json_schema: bool  # False: no schema is sent (prompted JSON), as llm.structured_output=prompt
+    timeout_s: float | None = None  # one attempt's bound, enforced by the client
+    timeout_key: str = ""  # the setting that says so, for the timeout's message
 
 
 class StageCaller:
@@ -67,6 +83,7 @@ class StageCaller:
         stats: StageStats,
         store: CallStore | None = None,
         budget: Budget | None = None,
+        negotiator: FormNegotiator | None = None,
     ) -> None:
         self.params = params
         self._complete = complete
@@ -74,6 +91,8 @@ class StageCaller:
         self._stats = stats
         self._store = store
         self._budget = budget
+        # One per endpoint, shared by the stages: pass the same one to every stage's caller.
+        self.negotiator = negotiator or FormNegotiator("auto" if params.json_schema else "prompt")
 
     async def text(
         self, messages: list[Message], *, item: str, check: Check[str] | None = None
@@ -83,7 +102,7 @@ class StageCaller:
         `check` raises InvalidOutput for an unusable reply. A replayed reply that fails it is
         asked for live once more, so a stored bad answer cannot fail the item forever.
         """
-        request = self._request(messages, item, None)
+        request = self._request(messages, item)
         completion = await self._call(request, item)
         if check is None:
             return completion
@@ -103,38 +122,72 @@ class StageCaller:
         *,
         item: str,
         check: Check[M] | None = None,
+        schema: dict[str, Any] | None = None,
+        fix: Fix | None = None,
     ) -> M:
-        """A reply validated as `model` (and by `check`); one re-ask with the error if unusable."""
-        request = self._request(messages, item, model)
+        """A reply validated as `model` (and by `check`); one re-ask with the error if unusable.
+
+        `schema` is what the server is asked to follow (default: `model`'s own); `fix` repairs
+        a parsed reply before validation and says how many values it changed (counted). A
+        reply cut off at max_tokens is asked for again with twice the room, not "repaired".
+        """
+        wire = schema if schema is not None else schema_for(model)
+        request = self._request(messages, item, wire, model.__name__)
         completion = await self._call(request, item)
         try:
-            return self._parse(completion, model, check)
+            return self._parse(completion, model, check, fix)
         except InvalidOutput as error:
             first = error
-            if completion.cached:  # replayed and unusable: ask live rather than replay forever
+            # Replayed and unusable: ask live rather than replay forever. (A truncated reply
+            # goes on to its roomier retry below, which is stored too, and replays.)
+            if completion.cached and not completion.truncated:
                 completion = await self._call(request, item, fresh=True)
                 try:
-                    return self._parse(completion, model, check)
+                    return self._parse(completion, model, check, fix)
                 except InvalidOutput as again:
                     first = again
         self._stats.reasks += 1
+        if completion.truncated:
+            roomier = replace(request, max_tokens=2 * (request.max_tokens or 1024))
+            longer = await self._call(roomier, item + "/reask")
+            return self._parse(longer, model, check, fix)
         retry_messages = [
             *messages,
             {"role": "assistant", "content": completion.text},
             {"role": "user", "content": render_repair(str(first))},
         ]
-        reask = self._request(retry_messages, item, model)
-        return self._parse(await self._call(reask, item + "/reask"), model, check)
+        reask = self._request(retry_messages, item, wire, model.__name__)
+        return self._parse(await self._call(reask, item + "/reask"), model, check, fix)
 
-    def _parse(self, completion: Completion, model: type[M], check: Check[M] | None) -> M:
-        value, repaired = parse_model(completion.text, model)
-        if check is not None:
-            check(value)
-        if repaired:
+    def _parse(
+        self, completion: Completion, model: type[M], check: Check[M] | None, fix: Fix | None
+    ) -> M:
+        try:
+            parsed = extract_json_object(completion.text)
+            fixes = fix(parsed.value) if fix is not None else 0
+            value = validate_model(parsed.value, model)
+            if check is not None:
+                check(value)
+        except InvalidOutput as error:
+            if completion.truncated:
+                raise Truncated(
+                    f"the reply was cut off at max_tokens={self.params.max_tokens} "
+                    f"(stage.{self.params.stage}.max_tokens): {error}"
+                ) from None
+            raise
+        if parsed.repaired:
             self._stats.repairs += 1
+        self._stats.clamped += fixes
         return value
 
     async def _call(self, request: ChatRequest, item: str, *, fresh: bool = False) -> Completion:
+        structured = request.json_schema is not None
+        async with self.negotiator.turn(structured):  # outside the lane: holds no slot
+            if structured:  # the form in use is part of what decides the answer
+                request = replace(request, form=self.negotiator.form)
+            return await self._call_once(request, item, fresh=fresh)
+
+    async def _call_once(self, request: ChatRequest, item: str, *, fresh: bool) -> Completion:
         key = call_key(self.params.endpoint, request, item)
         hit = None if fresh or self._store is None else self._store.get(key)
         if hit is not None:
@@ -143,16 +196,31 @@ class StageCaller:
         if self._budget is not None:
             self._budget.reserve()  # raises BudgetExhausted: nothing is sent
         est = sum(len(m["content"]) for m in request.messages) // 4 + (request.max_tokens or 0)
-        completion = await self._lane.call_with_fallback(
-            lambda: self._complete(request), est_tokens=est
-        )
+        sent: list[ChatRequest] = []
+
+        async def attempt() -> Completion:
+            try:
+                return await self.negotiator.send(request, self._complete, sent=sent)
+            except ContextTooLong as exc:
+                raise _NotRetryable(exc) from None
+
+        try:
+            completion = await self._lane.call_with_fallback(attempt, est_tokens=est)
+        except _NotRetryable as wrapped:
+            raise wrapped.error from None
+        if sent and sent[-1] != request:  # the form was refused: the answer is the new form's
+            key = call_key(self.params.endpoint, sent[-1], item)
         if self._store is not None:
             self._store.put(key, completion)  # durable before anything else uses it
         self._stats.record_success(completion)
         return completion
 
     def _request(
-        self, messages: list[Message], item: str, model: type[BaseModel] | None
+        self,
+        messages: list[Message],
+        item: str,
+        schema: dict[str, Any] | None = None,
+        schema_name: str = "output",
     ) -> ChatRequest:
         p = self.params
         return ChatRequest(
@@ -161,10 +229,34 @@ class StageCaller:
             temperature=p.temperature,
             max_tokens=p.max_tokens,
             seed=_item_seed(p.seed, p.stage, item),
-            json_schema=schema_for(model) if model is not None and p.json_schema else None,
-            schema_name=model.__name__ if model is not None else "output",
-            json_mode=model is not None and not p.json_schema,
+            json_schema=schema,
+            schema_name=schema_name,
+            timeout_s=p.timeout_s,
+            timeout_key=p.timeout_key,
         )
+
+
+def endpoint_negotiator(mode: str, endpoint: str, store: CallStore | None) -> FormNegotiator:
+    """The endpoint's negotiator, starting from the form a previous run found (if stored)."""
+    key = negotiation_key(endpoint)
+    known = stored_form(store.get(key)) if store is not None and mode == "auto" else None
+
+    def remember(form: Form) -> None:
+        # Only a step down is worth keeping: the strongest form needs no probing anyway.
+        if store is not None and form is not AUTO_ORDER[0]:
+            store.put(key, form_record(form))  # replays of this endpoint need no probing
+
+    return FormNegotiator(mode, known=known, on_settle=remember)
+
+
+class _NotRetryable(Exception):
+    """Carries an LLMError that no retry can fix (the same prompt overflows again) past the
+    lane as a plain failure (Kind.FAIL), so that the item fails at once with its own reason.
+    Once `postgen.llm.classify` routes ContextTooLong to FAIL itself, this can go."""
+
+    def __init__(self, error: LLMError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def call_key(endpoint: str, request: ChatRequest, item: str) -> str:

@@ -12,8 +12,8 @@ from loguru import logger
 from postgen.config import STAGES, Settings
 from postgen.domain import Brief
 from postgen.engine.budget import Budget
-from postgen.engine.caller import CallStore, Complete, StageCaller, StageParams
-from postgen.engine.scheduling import build_governor, retry_policy
+from postgen.engine.caller import CallStore, Complete, StageCaller, StageParams, endpoint_negotiator
+from postgen.engine.scheduling import build_governor, lane_hang_guard_s, retry_policy
 from postgen.errors import BudgetExhausted, FatalLLMError, RunAborted
 from postgen.observe.result import RunResult
 from postgen.observe.stats import RunStats, describe_failure
@@ -98,10 +98,14 @@ def stage_callers(
 ) -> dict[str, StageCaller]:
     """One caller per stage, all sharing one governor: the endpoint's limits are shared."""
     governor = build_governor(settings, MultiObserver([stats, *observers]))
+    mode = settings.structured_output()
+    negotiator = endpoint_negotiator(mode, endpoint, store)
+    stats.negotiation = negotiator
     callers = {}
     for name in STAGES:
         cfg = settings.stage.get(name)
-        lane = governor.lane(name, settings.stage_concurrency(name), retry_policy(cfg.retry))
+        policy = retry_policy(cfg.retry, attempt_bound_s=lane_hang_guard_s(settings, cfg))
+        lane = governor.lane(name, settings.stage_concurrency(name), policy)
         params = StageParams(
             stage=name,
             endpoint=endpoint,
@@ -109,9 +113,13 @@ def stage_callers(
             temperature=cfg.temperature,
             max_tokens=cfg.max_tokens,
             seed=settings.seed,
-            json_schema=settings.llm.json_schema,
+            json_schema=mode != "prompt",
+            timeout_s=cfg.retry.timeout_s,
+            timeout_key=f"stage.{name}.retry.timeout_s",
         )
-        callers[name] = StageCaller(params, complete, lane, stats[name], store, budget)
+        callers[name] = StageCaller(
+            params, complete, lane, stats[name], store, budget, negotiator=negotiator
+        )
     return callers
 
 

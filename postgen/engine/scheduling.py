@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from postgen.config import RetryConfig, SchedulerConfig, Settings
+from postgen.config import RetryConfig, SchedulerConfig, Settings, StageConfig
 from postgen.llm.classify import feedback, verdict_for
+from postgen.llm.client import streaming_reply_bound_s
 from scheduler import (
     AIMDLimit,
     FixedLimit,
@@ -16,14 +17,14 @@ from scheduler import (
     RetryPolicy,
 )
 
-__all__ = ["build_governor", "retry_policy"]
+__all__ = ["build_governor", "lane_hang_guard_s", "retry_policy"]
 
 
 def build_governor(settings: Settings, observer: Observer, *, name: str | None = None) -> Governor:
     """One governor per endpoint, shared by every stage of the run."""
     sc = settings.scheduler
     return Governor(
-        name or settings.llm.model,
+        name or settings.llm.model or settings.llm.provider,
         _limit(settings, sc),
         verdict_for,
         feedback,
@@ -37,14 +38,34 @@ def build_governor(settings: Settings, observer: Observer, *, name: str | None =
     )
 
 
-def retry_policy(retry: RetryConfig) -> RetryPolicy:
+def retry_policy(retry: RetryConfig, *, attempt_bound_s: float | None = None) -> RetryPolicy:
+    """The lane's policy; `attempt_bound_s` replaces `retry.timeout_s` as its hang guard."""
     return RetryPolicy(
         attempts=retry.attempts,
         initial_backoff_s=retry.initial_backoff_s,
         max_backoff_s=retry.max_backoff_s,
         deadline_s=retry.deadline_s,
-        timeout_s=retry.timeout_s,
+        timeout_s=retry.timeout_s if attempt_bound_s is None else attempt_bound_s,
     )
+
+
+HANG_GUARD_GRACE_S = 5.0
+
+
+def lane_hang_guard_s(settings: Settings, stage: StageConfig) -> float:
+    """The lane's own per-attempt bound, behind the client's.
+
+    The client bounds each attempt itself, so its timeout can name the setting: without
+    streaming, `retry.timeout_s` from sending; with streaming, `llm.queue_timeout_s` for the
+    server to start answering (a one-slot server queues inside itself), then the reply bound
+    (`retry.timeout_s`, or 1 s per max_tokens when longer). The lane's bound only catches
+    what slips past those, a few seconds later.
+    """
+    timeout = stage.retry.timeout_s
+    if not settings.llm.stream:
+        return timeout + HANG_GUARD_GRACE_S
+    reply = streaming_reply_bound_s(timeout, stage.max_tokens)
+    return settings.llm.queue_timeout_s + reply + HANG_GUARD_GRACE_S
 
 
 def _limit(settings: Settings, sc: SchedulerConfig) -> Limit:

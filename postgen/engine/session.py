@@ -28,7 +28,15 @@ from postgen.observe.stats import RunStats
 from postgen.store.sqlite import SQLiteStore, open_store
 from scheduler import Observer
 
-__all__ = ["Endpoint", "call_store", "client_for", "open_endpoint", "preflight", "run_async"]
+__all__ = [
+    "Endpoint",
+    "call_store",
+    "chosen_model",
+    "client_for",
+    "open_endpoint",
+    "preflight",
+    "run_async",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +92,7 @@ async def run_async(
     """Check the endpoint, then run the pipeline against it."""
     client = client_for(settings, endpoint)
     try:
-        await preflight(client, settings.llm.model)
+        settings.llm.model = await preflight(client, settings.llm.model)
         return await run(
             settings,
             client.complete,
@@ -110,15 +118,24 @@ async def run_async(
 
 def client_for(settings: Settings, endpoint: Endpoint) -> ChatClient:
     """The HTTP client for an endpoint; close it with `aclose()`."""
+    llm = settings.llm
     return ChatClient(
         endpoint.base_url,
         api_key=endpoint.api_key,
-        connect_timeout_s=settings.llm.connect_timeout_s,
+        connect_timeout_s=llm.connect_timeout_s,
+        stream=llm.stream,
+        stall_s=llm.stall_s,
+        queue_timeout_s=llm.queue_timeout_s,
+        max_reply_bytes=llm.max_reply_bytes,
     )
 
 
-async def preflight(client: ChatClient, model: str, *, tries: int = 3) -> None:
-    """Fail within seconds, with one clear line, when the endpoint is unreachable or refuses us."""
+async def preflight(client: ChatClient, model: str | None, *, tries: int = 3) -> str:
+    """Fail within seconds, with one clear line, when the endpoint is unreachable or refuses us.
+
+    Returns the model to use: `model`, or (when null) the first one the endpoint lists.
+    """
+    models: list[str] = []
     for attempt in range(1, tries + 1):
         try:
             models = await client.list_models()
@@ -132,6 +149,23 @@ async def preflight(client: ChatClient, model: str, *, tries: int = 3) -> None:
         except (AuthError, QuotaExceeded) as exc:
             raise RunAborted(f"{client.where}: {exc}") from None
         except LLMError:
-            return  # not every OpenAI-compatible server lists its models
+            break  # not every OpenAI-compatible server lists its models
+    return chosen_model(client.where, model, models)
+
+
+def chosen_model(where: str, model: str | None, models: list[str]) -> str:
+    """The configured model, else the endpoint's first; a clear stop when neither exists."""
+    if model is None:
+        if not models:
+            raise RunAborted(
+                f"{where}: llm.model is null and the endpoint lists no model (/v1/models); "
+                "name one with llm.model=..."
+            )
+        if len(models) > 1:
+            logger.info("{} serves {} models; using the first, {!r}", where, len(models), models[0])
+        logger.info("model: {} (listed by {})", models[0], where)
+        return models[0]
     if models and model not in models:
-        logger.warning("{} does not list model {!r}; trying it anyway", client.where, model)
+        # llama-cpp-python answers any name with its one model; others refuse it at once.
+        logger.warning("{} does not list model {!r}; trying it anyway", where, model)
+    return model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -11,7 +12,11 @@ from pydantic import BaseModel, ValidationError
 
 from postgen.errors import InvalidOutput
 
-__all__ = ["Parsed", "extract_json_object", "parse_model", "schema_for"]
+__all__ = ["Fix", "Parsed", "extract_json_object", "parse_model", "schema_for", "validate_model"]
+
+# Repairs a parsed reply in place before validation (e.g. clamps scores into range) and
+# returns how many values it changed, so every repair is counted, never silent.
+Fix = Callable[[dict[str, Any]], int]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -47,8 +52,12 @@ def extract_json_object(text: str) -> Parsed:
 def parse_model(text: str, model: type[M]) -> tuple[M, bool]:
     """Validate the reply's JSON object as `model`; returns it and whether it was repaired."""
     parsed = extract_json_object(text)
+    return validate_model(parsed.value, model), parsed.repaired
+
+
+def validate_model(value: dict[str, Any], model: type[M]) -> M:
     try:
-        return model.model_validate(parsed.value), parsed.repaired
+        return model.model_validate(value)
     except ValidationError as exc:
         raise InvalidOutput(_describe(exc)) from None
 
@@ -62,14 +71,16 @@ def schema_for(model: type[BaseModel]) -> dict[str, Any]:
 
 def _loads_object(text: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(text)
+        # strict=False: raw newlines inside strings (llama.cpp's JSON grammar lets them
+        # through) are not worth a re-ask.
+        value = json.loads(text, strict=False)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
 
 
 def _scan(text: str) -> dict[str, Any] | None:
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)
     for match in re.finditer(r"\{", text):
         try:
             value, _ = decoder.raw_decode(text, match.start())

@@ -1,52 +1,110 @@
-"""An async OpenAI-compatible chat-completions client that classifies every outcome once."""
+"""An async OpenAI-compatible chat-completions client that classifies every outcome once.
+
+Every reply is read under three bounds, so no server can hold an attempt or grow memory
+without limit: waiting for the server to start answering, a stall bound (no byte for
+`stall_s`), and a size bound (`max_reply_bytes`) counted while reading. With `stream=True`
+the reply comes as server-sent events: the time to the first token is measured, and
+cancelling the attempt closes the connection, which is how a server learns to stop
+generating (llama-cpp-python checks for a disconnect after every token, not before).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from loguru import logger
 
 from postgen.errors import (
     AuthError,
     BadRequest,
     ConfigError,
     ConnectionFailed,
+    ContextTooLong,
     InvalidOutput,
     LLMError,
     ModelNotFound,
     Overloaded,
     QuotaExceeded,
     RateLimited,
+    ReplyTooLarge,
     ServerError,
+    Stalled,
     Timeout,
+    UnsupportedFormat,
 )
 from postgen.llm.headers import retry_after_seconds
+from postgen.llm.sse import EventParser, StreamReply
+from postgen.llm.text import safe_message
 from postgen.llm.types import ChatRequest, Completion, Usage
 
 __all__ = [
+    "DEFAULT_QUEUE_TIMEOUT_S",
+    "DEFAULT_STALL_S",
     "PREFLIGHT_TIMEOUT_S",
+    "STREAM_S_PER_TOKEN",
     "ChatClient",
     "api_key_from_env",
     "error_for_response",
+    "names_response_format",
+    "reply_bound",
     "safe_url",
+    "streaming_reply_bound_s",
 ]
 
 _POOLS = 8  # connection pools per client; requests go to the least busy
 PREFLIGHT_TIMEOUT_S = 10.0  # the endpoint check must fail within seconds, not hang
+DEFAULT_STALL_S = 30.0  # no byte for this long, once a reply started: the attempt failed
+DEFAULT_QUEUE_TIMEOUT_S = 600.0  # streaming: the longest wait for a server to start answering
+REPLY_FLOOR_BYTES = 256 * 1024
+# A streamed token costs a whole JSON chunk (id, model, created...): ~250-350 bytes on
+# llama-cpp-python, whose chunks repeat the model's file path. 512 leaves room.
+REPLY_BYTES_PER_TOKEN = 512
+_ASSUMED_MAX_TOKENS = 4096  # when a request sets no max_tokens
+ERROR_BODY_BYTES = 64 * 1024  # an error explains itself in far less
+# Streaming: a reply may take 1 s per max_tokens (the slowest CPU model still makes a token a
+# second) when that is longer than the attempt's timeout.
+STREAM_S_PER_TOKEN = 1.0
 
 
-def api_key_from_env(env_var: str | None) -> str | None:
-    """The API key from the named environment variable; a named but unset variable is an error."""
+def streaming_reply_bound_s(timeout_s: float, max_tokens: int | None) -> float:
+    """The longest a streamed reply may take once the server answers (see `_reply_bound`)."""
+    return max(timeout_s, STREAM_S_PER_TOKEN * (max_tokens or _ASSUMED_MAX_TOKENS))
+
+
+def reply_bound(max_tokens: int | None, configured: int | None = None) -> int:
+    """The most bytes one reply may have: `llm.max_reply_bytes`, else derived from max_tokens."""
+    if configured:
+        return configured
+    return max(REPLY_FLOOR_BYTES, REPLY_BYTES_PER_TOKEN * (max_tokens or _ASSUMED_MAX_TOKENS))
+
+
+def api_key_from_env(env_var: str | None, *, required: bool = True) -> str | None:
+    """The API key from the named environment variable.
+
+    A named but unset variable is an error when the endpoint needs a key (`required`); a local
+    server that only may have one (vLLM's `--api-key`) gets a key only if the variable is set.
+    """
     if not env_var:
         return None
     key = os.environ.get(env_var, "").strip()
-    if not key:
+    if not key and required:
         raise ConfigError("llm.api_key_env", f"environment variable {env_var} is not set")
-    return key
+    return key or None
+
+
+def _first_token() -> None:
+    """Tell the scheduler the first token arrived (its cleanest queue signal).
+
+    A seam until `scheduler.mark_first_token` lands; then this calls it.
+    """
 
 
 class ChatClient:
@@ -59,11 +117,22 @@ class ChatClient:
         api_key: str | None = None,
         connect_timeout_s: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        stream: bool = False,
+        stall_s: float = DEFAULT_STALL_S,
+        queue_timeout_s: float = DEFAULT_QUEUE_TIMEOUT_S,
+        max_reply_bytes: int | None = None,
+        stall_key: str = "llm.stall_s",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.where = safe_url(self.base_url)  # what messages name: never a credential
+        self.stream = stream
+        self.stall_s = stall_s
+        self.queue_timeout_s = queue_timeout_s
+        self.max_reply_bytes = max_reply_bytes
+        self._stall_key = stall_key
         self._secret = api_key
-        headers = {"content-type": "application/json"}
+        # identity: the size bound counts the bytes we hold, so nothing may inflate them.
+        headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         # httpcore's pool scans all its connections for every request, so one pool with
@@ -72,7 +141,7 @@ class ChatClient:
             httpx.AsyncClient(
                 base_url=self.base_url,
                 headers=headers,
-                # The scheduler bounds each attempt; httpx only bounds connecting.
+                # Waiting and reading are bounded here, per phase (see `_exchange`).
                 timeout=httpx.Timeout(None, connect=connect_timeout_s),
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=512),
                 transport=transport,
@@ -86,19 +155,14 @@ class ChatClient:
         busy = self._busy
         pool = busy.index(min(busy))
         busy[pool] += 1
-        started = time.monotonic()
         try:
-            response = await self._pools[pool].post("/chat/completions", json=request.payload())
-        except httpx.TimeoutException as exc:
-            raise Timeout(f"{self.where}: {type(exc).__name__}") from None
+            return await _Exchange(self, self._pools[pool], request).run()
+        except httpx.TimeoutException as exc:  # connecting took longer than connect_timeout_s
+            raise Timeout(f"{self.where}: {type(exc).__name__} (llm.connect_timeout_s)") from None
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"cannot reach {self.where}: {_short(exc)}") from None
         finally:
             busy[pool] -= 1
-        latency = time.monotonic() - started
-        if response.status_code != 200:
-            raise self._error(response)
-        return _completion(response, request, latency)
 
     async def list_models(self, *, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> list[str]:
         """The models the endpoint serves (also a cheap reachability and auth check)."""
@@ -109,23 +173,266 @@ class ChatClient:
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"cannot reach {self.where}: {_short(exc)}") from None
         if response.status_code != 200:
-            raise self._error(response)
+            raise self.error(response.status_code, response.headers, response.content)
         try:
             data = (response.json() or {}).get("data") or []
             return [str(m.get("id")) for m in data if isinstance(m, dict)]
         except (ValueError, AttributeError, TypeError):
             return []
 
-    def _error(self, response: httpx.Response) -> LLMError:
-        error = error_for_response(response.status_code, response.headers, response.content)
-        if self._secret and self._secret in str(error):
-            # Some providers echo the rejected key back; it must not reach run.json or logs.
-            error.args = (str(error).replace(self._secret, "***"),)
-        return error
+    def error(
+        self, status: int, headers: httpx.Headers, body: bytes, request: ChatRequest | None = None
+    ) -> LLMError:
+        """The classified error for a non-200 answer, with any echoed key redacted."""
+        asked_format = request is not None and request.response_format() is not None
+        return error_for_response(
+            status, headers, body, secret=self._secret, asked_format=asked_format
+        )
+
+    def redact(self, text: str) -> str:
+        return safe_message(text, self._secret)
 
     async def aclose(self) -> None:
         for pool in self._pools:
             await pool.aclose()
+
+
+class _Exchange:
+    """One attempt: send, wait for the answer to start, read it within the bounds."""
+
+    def __init__(self, client: ChatClient, http: httpx.AsyncClient, request: ChatRequest):
+        self.c = client
+        self.http = http
+        self.request = request
+        self.started = time.monotonic()
+        self.limit = reply_bound(request.max_tokens, client.max_reply_bytes)
+        self.ttft: float | None = None
+
+    async def run(self) -> Completion:
+        body = self.request.payload()
+        if self.c.stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}  # ignored where unsupported
+        built = self.http.build_request("POST", "/chat/completions", json=body)
+        response = await self._start(built)
+        try:
+            return await self._finish(response)
+        finally:
+            # On cancellation too: an unread response closes its connection, so the server
+            # sees the client leave and (streaming) stops generating.
+            await response.aclose()
+
+    async def _start(self, built: httpx.Request) -> httpx.Response:
+        """Send, and wait until the server starts answering (its status line and headers)."""
+        wait, key = self._start_bound()
+        try:
+            async with asyncio.timeout(wait):
+                return await self.http.send(built, stream=True)
+        except TimeoutError:
+            raise Timeout(self._timeout_text("no answer", wait, key)) from None
+
+    def _start_bound(self) -> tuple[float | None, str]:
+        r = self.request
+        if self.c.stream:
+            # A one-slot local server queues requests inside itself and answers each one
+            # only when its turn comes; the attempt's own clock starts then.
+            return self.c.queue_timeout_s, "llm.queue_timeout_s"
+        return r.timeout_s, r.timeout_key
+
+    async def _finish(self, response: httpx.Response) -> Completion:
+        if response.status_code != 200:
+            raw = await self._read(response, ERROR_BODY_BYTES, lambda _: None, clip=True)
+            raise self.c.error(response.status_code, response.headers, raw, self.request)
+        total, named, key = self._reply_bound()
+        try:
+            async with asyncio.timeout(total):
+                if self.c.stream and _is_event_stream(response):
+                    return await self._streamed(response)
+                return await self._whole(response)
+        except TimeoutError:
+            raise Timeout(self._timeout_text("reply not finished", named, key)) from None
+
+    def _reply_bound(self) -> tuple[float | None, float | None, str]:
+        """How long the reply may take from here; the bound as configured, and its setting.
+
+        Without streaming, the answer is already here or nearly: what is left of the attempt's
+        timeout bounds it. Streaming, the clock starts now that the server answers, and a slow
+        local model may take longer than the timeout as long as it keeps sending (the stall
+        bound catches one that stops): at least `streaming_s_per_token` per max_tokens.
+        """
+        r = self.request
+        if r.timeout_s is None:
+            return None, None, r.timeout_key
+        if not self.c.stream:
+            left = r.timeout_s - (time.monotonic() - self.started)
+            return left, r.timeout_s, r.timeout_key
+        by_tokens = STREAM_S_PER_TOKEN * (r.max_tokens or _ASSUMED_MAX_TOKENS)
+        if by_tokens <= r.timeout_s:
+            return r.timeout_s, r.timeout_s, r.timeout_key
+        return by_tokens, by_tokens, f"{STREAM_S_PER_TOKEN:g} s per max_tokens while streaming"
+
+    async def _whole(self, response: httpx.Response) -> Completion:
+        raw = await self._read(response, self.limit, lambda _: None)
+        try:
+            data: Any = json.loads(raw)
+            choice = data["choices"][0]
+            text = choice["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise ServerError("malformed response body", status=200) from None
+        if not isinstance(text, str):
+            raise InvalidOutput("the response has no text content", status=200)
+        return self._completion(
+            response,
+            text,
+            model=data.get("model"),
+            usage=data.get("usage"),
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    async def _streamed(self, response: httpx.Response) -> Completion:
+        parser, reply = EventParser(), StreamReply()
+
+        def take(chunk: bytes) -> None:
+            for data in parser.feed(chunk):
+                if reply.add(data) and self.ttft is None:
+                    self.ttft = time.monotonic() - self.started
+                    _first_token()
+
+        await self._read(response, self.limit, take)
+        for data in parser.close():
+            reply.add(data)
+        self._check_stream_end(reply)
+        return self._completion(
+            response,
+            reply.text,
+            model=reply.model,
+            usage=reply.usage,
+            finish_reason=reply.finish_reason,
+        )
+
+    def _check_stream_end(self, reply: StreamReply) -> None:
+        if reply.error is not None:
+            raise ServerError(f"error inside the stream: {self.c.redact(reply.error)}", status=200)
+        if reply.finish_reason is not None:
+            return
+        if reply.done and reply.parts:
+            # llama-cpp-python ends a running stream this way when another request arrives
+            # (`--interrupt_requests`, on by default): it serves one request at a time.
+            raise Overloaded(
+                "the server cut this stream short for another request ([DONE] without a "
+                "finish_reason); llama-cpp-python does so unless started with "
+                "--interrupt_requests false",
+                status=200,
+            )
+        # llama-cpp-python reports errors raised after its 200 (e.g. a prompt over the context
+        # window) only in its own log: the stream just ends.
+        raise ServerError(
+            f"the stream ended after {reply.chunks} chunk(s) without finishing "
+            "(no finish_reason; the server's log says why)",
+            status=200,
+        )
+
+    async def _read(
+        self,
+        response: httpx.Response,
+        limit: int,
+        take: Callable[[bytes], None],
+        *,
+        clip: bool = False,
+    ) -> bytes:
+        """The body, chunk by chunk: a stall or a reply past `limit` fails the attempt."""
+        got: list[bytes] = []
+        size = 0
+        chunks = response.aiter_bytes()
+        while True:
+            try:
+                chunk = await self._next_chunk(chunks, size)
+            except StopAsyncIteration:
+                return b"".join(got)
+            size += len(chunk)
+            if size > limit:
+                if clip:  # an error body: its start is all we need
+                    got.append(chunk[: max(0, limit - (size - len(chunk)))])
+                    return b"".join(got)
+                raise ReplyTooLarge(
+                    f"{self.c.where}: the reply passed {limit} bytes while being read; reading "
+                    "stopped (llm.max_reply_bytes; default 512 bytes per max_tokens, at least "
+                    f"{REPLY_FLOOR_BYTES // 1024} kB)",
+                    status=response.status_code,
+                    bytes_read=size,
+                )
+            got.append(chunk)
+            take(chunk)
+
+    async def _next_chunk(self, chunks: AsyncIterator[bytes], size: int) -> bytes:
+        """The next piece of the body within the stall bound; a warning at half of it, so a
+        run held by a stalled reply says so before the attempt is given up."""
+        bound = self.c.stall_s
+        pending = asyncio.ensure_future(anext(chunks))
+        try:
+            done, _ = await asyncio.wait({pending}, timeout=bound / 2)
+            if not done:
+                logger.warning(
+                    "{}: no byte for {:g} s of a reply ({} bytes so far); it fails at {:g} s ({})",
+                    self.c.where,
+                    bound / 2,
+                    size,
+                    bound,
+                    self.c._stall_key,
+                )
+                done, _ = await asyncio.wait({pending}, timeout=bound / 2)
+            if not done:
+                raise Stalled(
+                    f"{self.c.where}: the reply stalled: no byte for {bound:g} s "
+                    f"after {size} bytes ({self.c._stall_key})"
+                )
+            return pending.result()
+        finally:
+            if not pending.done():  # stalled or cancelled: stop reading (never await it here,
+                pending.cancel()  # or our own cancellation could be swallowed)
+                pending.add_done_callback(_retrieve)
+
+    def _completion(
+        self,
+        response: httpx.Response,
+        text: str,
+        *,
+        model: Any,
+        usage: Any,
+        finish_reason: Any,
+    ) -> Completion:
+        r = self.request
+        counts = usage if isinstance(usage, dict) else {}
+        estimated = not (counts.get("prompt_tokens") and counts.get("completion_tokens"))
+        return Completion(
+            text=text,
+            usage=Usage(
+                input_tokens=int(counts.get("prompt_tokens") or _estimate(r)),
+                output_tokens=int(counts.get("completion_tokens") or len(text) // 4 + 1),
+            ),
+            latency_s=time.monotonic() - self.started,
+            model=str(model or r.model),
+            headers={k.lower(): v for k, v in response.headers.items()},
+            finish_reason=str(finish_reason) if finish_reason else None,
+            ttft_s=self.ttft,
+            requested_model=r.model,
+            usage_estimated=estimated,
+        )
+
+    def _timeout_text(self, what: str, value: float | None, key: str) -> str:
+        setting = f" ({key})" if key else ""
+        limit = f"within {value:g} s" if value is not None else "in time"
+        return f"{self.c.where}: {what} {limit}{setting}"
+
+
+def _retrieve(task: asyncio.Future[bytes]) -> None:
+    # A read cancelled mid-way may still end with an error; it is ours to drop, not to log.
+    if not task.cancelled():
+        task.exception()
+
+
+def _is_event_stream(response: httpx.Response) -> bool:
+    return "text/event-stream" in response.headers.get("content-type", "")
 
 
 def safe_url(url: str) -> str:
@@ -138,9 +445,34 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def error_for_response(status: int, headers: httpx.Headers, body: bytes) -> LLMError:
-    """Classify a non-200 answer into the error tree."""
+_FORMAT_WORDS = re.compile(r"response_format|json_schema|'text' or 'json_object'", re.I)
+_CONTEXT_WORDS = re.compile(
+    r"maximum context length|context window|context length|exceeds? the available context",
+    re.I,
+)
+
+
+def names_response_format(message: str) -> bool:
+    """An error that is about the `response_format` we sent: a capability answer, not a fault.
+
+    llama-cpp-python rejects `json_schema` with HTTP 500 and pydantic's literal_error naming
+    ('body', 'response_format', 'type'); older llama-server with 500 "response_format type
+    must be one of ..."; others with 400 or 422.
+    """
+    return bool(_FORMAT_WORDS.search(message))
+
+
+def error_for_response(
+    status: int,
+    headers: httpx.Headers,
+    body: bytes,
+    *,
+    secret: str | None = None,
+    asked_format: bool = False,
+) -> LLMError:
+    """Classify a non-200 answer into the error tree; the server's whole message is kept."""
     code, message = _error_fields(body)
+    message = safe_message(message, secret)
     where = f"HTTP {status}" + (f" {code}" if code else "")
     detail = f"{where}: {message}" if message else where
     if status == 429:
@@ -153,6 +485,16 @@ def error_for_response(status: int, headers: httpx.Headers, body: bytes) -> LLME
         if code == "model_not_found" or "model" in message.lower():
             return ModelNotFound(f"unknown model ({detail})", status=status)
         return BadRequest(f"not found ({detail})", status=status)
+    if status in (400, 413, 422) and (
+        code == "context_length_exceeded" or _CONTEXT_WORDS.search(message)
+    ):
+        return ContextTooLong(
+            f"the prompt does not fit the context window ({detail})", status=status
+        )
+    if asked_format and status in (400, 422, 500, 501) and names_response_format(message):
+        return UnsupportedFormat(
+            f"the endpoint refuses this response_format ({detail})", status=status
+        )
     if status in (503, 529):
         return Overloaded(detail, status=status)
     if status == 408:
@@ -162,28 +504,6 @@ def error_for_response(status: int, headers: httpx.Headers, body: bytes) -> LLME
     return BadRequest(f"the endpoint rejected the request ({detail})", status=status)
 
 
-def _completion(response: httpx.Response, request: ChatRequest, latency: float) -> Completion:
-    try:
-        data: Any = response.json()
-        choice = data["choices"][0]
-        text = choice["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise ServerError("malformed response body", status=200) from None
-    if not isinstance(text, str):
-        raise InvalidOutput("the response has no text content", status=200)
-    usage = data.get("usage") or {}
-    return Completion(
-        text=text,
-        usage=Usage(
-            input_tokens=int(usage.get("prompt_tokens") or _estimate(request)),
-            output_tokens=int(usage.get("completion_tokens") or len(text) // 4 + 1),
-        ),
-        latency_s=latency,
-        model=str(data.get("model") or request.model),
-        headers={k.lower(): v for k, v in response.headers.items()},
-    )
-
-
 def _estimate(request: ChatRequest) -> int:
     # ~4 characters a token for English; good enough where the server reports no usage.
     return sum(len(m.get("content", "")) for m in request.messages) // 4 + 1
@@ -191,13 +511,20 @@ def _estimate(request: ChatRequest) -> int:
 
 def _error_fields(body: bytes) -> tuple[str, str]:
     try:
-        err = json.loads(body).get("error") or {}
-    except (ValueError, AttributeError):
-        return "", body[:200].decode("utf-8", "replace").strip()
+        doc = json.loads(body)
+    except ValueError:
+        return "", body.decode("utf-8", "replace").strip()
+    if not isinstance(doc, dict):
+        return "", str(doc)
+    err = doc.get("error")
+    if err is None:  # vLLM's old flat envelope; FastAPI's {"detail": ...}
+        err = doc if "message" in doc else {"message": doc.get("detail") or ""}
     if not isinstance(err, dict):
-        return "", str(err)[:200]
-    code = str(err.get("code") or err.get("type") or "")
-    return code, str(err.get("message") or "")[:200]
+        return "", str(err)
+    code = str(err.get("code") or "")
+    if not code or code.isdigit():  # vLLM's code is the HTTP status again; its type says more
+        code = str(err.get("type") or "")
+    return code, str(err.get("message") or "")
 
 
 def _short(exc: BaseException) -> str:

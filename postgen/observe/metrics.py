@@ -152,7 +152,7 @@ class MetricsObserver:
     def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
         self.limit = initial_limit(settings)
         self._model = {name: settings.stage_model(name) for name in STAGES}
-        self._governor = settings.llm.model
+        self._governor = settings.llm.model or settings.llm.provider  # as build_governor names it
         r = registry
         self.requests = Counter(
             REQUESTS, "LLM request attempts by outcome.", ["stage", "model", "outcome"], registry=r
@@ -354,7 +354,7 @@ class RunMetrics:
         info = Info(RUN_INFO, "The run's model, provider and mode.", registry=self.registry)
         info.info(
             {
-                "model": settings.llm.model,
+                "model": settings.llm.model or "auto",
                 "provider": settings.llm.provider,
                 "parallel": str(settings.parallel).lower(),
                 "scheduler": settings.scheduler.kind,

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from postgen.config import STAGES
+from postgen.llm.negotiate import FormNegotiator
+from postgen.llm.text import MAX_MESSAGE_CHARS, clip, one_line
 from postgen.llm.types import Completion
 from scheduler import Verdict
 
-__all__ = ["RunStats", "StageStats"]
+__all__ = ["RunStats", "StageStats", "candidate_lengths"]
 
 
 @dataclass
@@ -26,6 +28,10 @@ class StageStats:
     retries: int = 0
     reasks: int = 0
     repairs: int = 0
+    clamped: int = 0  # values a stage repaired into range (e.g. a score of 11), never silently
+    truncated: int = 0  # replies that stopped at max_tokens (finish_reason "length")
+    models: dict[str, int] = field(default_factory=dict)  # the ids that answered, counted
+    ttfts: list[float] = field(default_factory=list)  # streaming: send to first token
     input_tokens: int = 0
     output_tokens: int = 0
     latencies: list[float] = field(default_factory=list)
@@ -37,6 +43,10 @@ class StageStats:
     def record_success(self, completion: Completion) -> None:
         self.input_tokens += completion.usage.input_tokens
         self.output_tokens += completion.usage.output_tokens
+        self.truncated += completion.truncated
+        self.models[completion.model] = self.models.get(completion.model, 0) + 1
+        if completion.ttft_s is not None:
+            self.ttfts.append(completion.ttft_s)
 
     def record_cached(self, completion: Completion) -> None:
         self.cached += 1
@@ -82,6 +92,10 @@ class StageStats:
             "retries": self.retries,
             "reasks": self.reasks,
             "repairs": self.repairs,
+            "clamped": self.clamped,
+            "truncated": self.truncated,
+            "models_answered": dict(sorted(self.models.items())),
+            "ttft_p50_s": _median(self.ttfts),
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "latency_p50_s": None if p50 is None else round(p50, 4),
@@ -97,6 +111,19 @@ class RunStats:
     def __init__(self) -> None:
         self.stages = {name: StageStats(name) for name in STAGES}
         self.limit_changes: list[tuple[float, int]] = []
+        self.negotiation: FormNegotiator | None = None  # the endpoint's structured-output form
+
+    def llm_record(self) -> dict[str, Any]:
+        """run.json's `llm`: the structured-output form in use, what was refused, who answered."""
+        answered: dict[str, int] = {}
+        for st in self.stages.values():
+            for model, n in st.models.items():
+                answered[model] = answered.get(model, 0) + n
+        return {
+            "structured_output": None if self.negotiation is None else self.negotiation.record(),
+            "models_answered": dict(sorted(answered.items())),
+            "truncated": sum(st.truncated for st in self.stages.values()),
+        }
 
     def __getitem__(self, stage: str) -> StageStats:
         return self.stages[stage]
@@ -145,14 +172,38 @@ class RunStats:
         return replayed / calls if calls else 0.0
 
 
+def candidate_lengths(words: list[int], truncated: int, target: int) -> dict[str, Any]:
+    """run.json's `candidates_length`: how long the candidates came out against brief.words
+    (a short one is under half the target, a long one over one and a half times it)."""
+    return {
+        "target_words": target,
+        "words": words,
+        "short": sum(1 for w in words if w < target / 2),
+        "long": sum(1 for w in words if w > target * 1.5),
+        "truncated": truncated,
+    }
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 4) if values else None
+
+
 def describe_failure(error: BaseException) -> str:
-    """One line for run.json: the last underlying error, never a traceback."""
+    """One line for run.json: the last underlying error (the server's whole message, already
+    redacted and cut by the client), never a traceback."""
     last = getattr(error, "last", None)
     cause = last if isinstance(last, BaseException) else error
-    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    text = one_line(str(cause)) or _unnamed(cause, getattr(error, "stage", None))
     reason = getattr(cause, "reason", None) or type(cause).__name__
     prefix = "retries exhausted: " if last is not None else ""
-    return f"{prefix}{reason}: {text}"[:300]
+    return clip(f"{prefix}{reason}: {text}", MAX_MESSAGE_CHARS + 200)
+
+
+def _unnamed(cause: BaseException, stage: object) -> str:
+    if isinstance(cause, TimeoutError):  # the lane's hang guard, behind the client's bounds
+        setting = f"stage.{stage}.retry.timeout_s" if isinstance(stage, str) else "the timeout"
+        return f"no answer within the attempt's bound ({setting}, plus a few seconds' grace)"
+    return type(cause).__name__
 
 
 def _item_order(failure: dict[str, Any]) -> tuple[int, str]:

@@ -115,7 +115,7 @@ def generate(body: dict[str, Any], config_seed: int, shaping: Shaping | None = N
         return _capped(Reply("generic", text, False), cap)
     data = {"extract": _card, "score": _scores, "synthesize": _synthesis}[info.kind](info, rng)
     if schema is not None:
-        text = _compact(conform(data, schema))
+        text = _compact(conform(_keyed_if_asked(data, schema), schema))
     else:
         if shaping.drop_fields:
             data = _drop_a_field(data, random.Random(f"drop:{key}"))
@@ -285,6 +285,20 @@ def _scores(info: PromptInfo, rng: random.Random) -> dict[str, Any]:
         score = max(1, min(10, quality + rng.choice((-1, 0, 0, 0, 1))))
         results.append({"name": name, "score": score, "rationale": _rationale(name, score, card)})
     return {"criteria": results}
+
+
+def _keyed_if_asked(data: dict[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Votes keyed by criterion name when the schema asks for that shape (postgen's pinned
+    vote schema), as a model following it would write them; else the list form."""
+    entries = data.get("criteria")
+    props = schema.get("properties")
+    wanted = props.get("criteria") if isinstance(props, Mapping) else None
+    if not (isinstance(entries, list) and isinstance(wanted, Mapping)):
+        return data
+    if wanted.get("type") != "object":
+        return data
+    keyed = {e["name"]: {k: v for k, v in e.items() if k != "name"} for e in entries}
+    return {**data, "criteria": keyed}
 
 
 def _load_card(text: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ another. Stages depend on this protocol, not on the engine.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -34,4 +34,6 @@ class Caller(Protocol):
         *,
         item: str,
         check: Check[M] | None = None,
+        schema: dict[str, Any] | None = None,
+        fix: Callable[[dict[str, Any]], int] | None = None,
     ) -> M: ...

@@ -45,7 +45,12 @@ async def write_candidate(article_id: int, brief: Brief, llm: Caller) -> Article
     completion = await llm.text(messages, item=str(article_id), check=_long_enough)
     content = _capped(completion.text.strip(), max_candidate_chars(brief), article_id)
     return ArticleCandidate(
-        article_id=article_id, angle=angle, content=content, model=completion.model
+        article_id=article_id,
+        angle=angle,
+        content=content,
+        model=completion.model,
+        words=len(content.split()),
+        truncated=completion.truncated,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+from typing import Any
 
 from postgen.config import Criterion
 from postgen.domain import ArticleCard, CardScore, CriterionStats, JudgeVote
@@ -11,7 +12,76 @@ from postgen.errors import InvalidOutput
 from postgen.prompts import render
 from postgen.stages.caller import Caller
 
-__all__ = ["aggregate_votes", "score_card", "score_vote"]
+__all__ = [
+    "SCORE_RANGE",
+    "aggregate_votes",
+    "clamp_scores",
+    "score_card",
+    "score_vote",
+    "vote_schema",
+]
+
+SCORE_RANGE = (1, 10)
+RATIONALE_CHARS = 160  # one sentence; a grammar-bound model otherwise rambles until max_tokens
+
+
+def vote_schema(criteria: dict[str, Criterion]) -> dict[str, Any]:
+    """The vote's JSON schema, pinned to the rubric: one entry per criterion, by name.
+
+    An object keyed by criterion (not a list of {"name": ...}) makes a grammar-constrained
+    server write exactly the configured names; integer scores are an enum, because
+    llama.cpp's grammar honours enums and ignores minimum/maximum.
+    """
+    low, high = SCORE_RANGE
+    entry = {
+        "type": "object",
+        "properties": {
+            "score": {
+                "type": "integer",
+                "enum": list(range(low, high + 1)),
+                "minimum": low,
+                "maximum": high,
+            },
+            "rationale": {"type": "string", "maxLength": RATIONALE_CHARS},
+        },
+        "required": ["score", "rationale"],
+        "additionalProperties": False,
+    }
+    names = list(criteria)
+    keyed = {
+        "type": "object",
+        "properties": {name: entry for name in names},
+        "required": names,
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"criteria": keyed},
+        "required": ["criteria"],
+        "additionalProperties": False,
+    }
+
+
+def clamp_scores(value: dict[str, Any]) -> int:
+    """Scores outside the range, clamped into it in place; returns how many (counted as
+    `clamped` in run.json). Non-numbers are left for validation to refuse."""
+    low, high = SCORE_RANGE
+    entries = value.get("criteria")
+    if isinstance(entries, dict):
+        items = list(entries.values())
+    elif isinstance(entries, list):
+        items = entries
+    else:
+        return 0
+    fixed = 0
+    for entry in items:
+        score = entry.get("score") if isinstance(entry, dict) else None
+        if isinstance(score, int | float) and not isinstance(score, bool):
+            clamped = min(high, max(low, score))
+            if clamped != score:
+                entry["score"] = clamped
+                fixed += 1
+    return fixed
 
 
 async def score_vote(
@@ -36,7 +106,12 @@ async def score_vote(
             raise InvalidOutput(f"the vote misses criteria: {', '.join(missing)}")
 
     return await llm.structured(
-        messages, JudgeVote, item=f"{card.article_id}/vote{vote}", check=covers_every_criterion
+        messages,
+        JudgeVote,
+        item=f"{card.article_id}/vote{vote}",
+        check=covers_every_criterion,
+        schema=vote_schema(criteria),
+        fix=clamp_scores,
     )
 
 

@@ -2,9 +2,9 @@
 
 The key is `postgen.engine.caller.call_key` (endpoint, model, messages, sampling parameters,
 item id, vote and seed, hashed), so running the same command again replays every finished
-call and sends only the rest. Only what a stage reads back is stored: text, usage, model. No request
-headers, no response headers, never the API key: a reply that echoes it is redacted (the
-store's `redact`) before it is written.
+call and sends only the rest. Only what a stage reads back is stored: text, usage, model,
+finish reason. No request headers, no response headers, never the API key: a reply that
+echoes it is redacted (the store's `redact`) before it is written.
 
 Opening is race-free: any number of processes may use a fresh `cache.path` at once, because
 the schema is created under SQLite's write lock, after re-reading the version inside it. Only a
@@ -57,8 +57,19 @@ migrations: list[str] = [
         created_at    REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # finish_reason: a replayed reply cut off at max_tokens is still known to be cut off.
+    "ALTER TABLE calls ADD COLUMN finish_reason TEXT;",
 ]
-_COLUMNS = ("key", "text", "model", "input_tokens", "output_tokens", "latency_s", "created_at")
+_COLUMNS = (
+    "key",
+    "text",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "latency_s",
+    "created_at",
+    "finish_reason",
+)
 
 # SQLite's result codes as the errno a user knows them by (`errno` names it in the message).
 _ERRNO = {
@@ -117,14 +128,15 @@ class SQLiteStore:
     def get(self, key: str) -> Completion | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT text, model, input_tokens, output_tokens, latency_s FROM calls"
-                " WHERE key = ?",
+                "SELECT text, model, input_tokens, output_tokens, latency_s, finish_reason"
+                " FROM calls WHERE key = ?",
                 (key,),
             ).fetchone()
         if row is None:
             return None
-        text, model, tokens_in, tokens_out, latency = row
-        return Completion(text, Usage(tokens_in, tokens_out), latency, model, cached=True)
+        text, model, tokens_in, tokens_out, latency, finish = row
+        usage = Usage(tokens_in, tokens_out)
+        return Completion(text, usage, latency, model, cached=True, finish_reason=finish)
 
     def put(self, key: str, completion: Completion) -> None:
         """Write one finished call (durable when this returns), or raise `StoreWriteFailed`."""
@@ -137,13 +149,14 @@ class SQLiteStore:
             completion.usage.output_tokens,
             completion.latency_s,
             time.time(),
+            completion.finish_reason,
         )
         delays = iter(WRITE_RETRY_DELAYS_S)
         while True:
             try:
                 with self._lock:  # autocommit: the row is on disk when this returns
                     self._db.execute(
-                        "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)", row
+                        "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row
                     )
                 return
             except sqlite3.Error as exc:

@@ -44,6 +44,7 @@ _INTEGERS = {
     "metrics.port": ("-1", "70000", "http", "1.5"),
     "budget.max_requests": ("0", "-1", "x"),
     "budget.max_tokens": ("-1", "x"),
+    "llm.max_reply_bytes": ("10", "x"),
 }
 _FLOATS = {
     "stage.candidates.temperature": ("hot", "-1", "5"),
@@ -52,6 +53,8 @@ _FLOATS = {
     "stage.extract.retry.deadline_s": ("-1", "x"),
     "metrics.linger_s": ("-1", "x"),
     "llm.connect_timeout_s": ("0", "-1", "x"),
+    "llm.stall_s": ("0", "x"),
+    "llm.queue_timeout_s": ("-1",),
 }
 _BOOLEANS = {
     "parallel": ("2", "maybe", "[true]"),
@@ -59,6 +62,8 @@ _BOOLEANS = {
     "quiet": ("3",),
     "cache.enabled": ("2", "sometimes"),
     "llm.json_schema": ("3",),
+    "llm.stream": ("2",),
+    "llm.api_key_required": ("maybe",),
 }
 _GROUPS = {
     "criteria": ("1", "null", "[a,b]", "nonexistent", "true"),
@@ -72,6 +77,7 @@ _STRINGS = {
     "llm.model": ("",),
     "llm.api_key_env": ("", "PG_FUZZ_UNSET"),
     "scheduler.kind": ("turbo",),
+    "llm.structured_output": ("grammar", "json"),
     "llm.base_url": (
         "http://127.0.0.1:99999/v1",
         "http://127.0.0.1:-1/v1",

@@ -43,8 +43,8 @@ def test_every_option_of_every_group_composes(group: str) -> None:
         assert s is not None
 
 
-def test_llm_group_has_the_four_providers() -> None:
-    assert set(_options("llm")) == {"sim", "openai", "ollama", "vllm"}
+def test_llm_group_has_the_five_providers() -> None:
+    assert set(_options("llm")) == {"sim", "openai", "ollama", "vllm", "llamacpp"}
     assert settings_for("llm=openai").llm.api_key_env == "OPENAI_API_KEY"
 
 
