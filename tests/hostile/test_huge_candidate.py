@@ -27,6 +27,8 @@ def test_a_huge_candidate_is_cut_before_it_goes_onward(tmp_path: Path) -> None:
             "top_k=1",
             f"brief.words={WORDS}",
             "stage.extract.retry.attempts=1",
+            # Let the megabyte through the client's reply bound: the candidate cap is under test.
+            "llm.max_reply_bytes=4000000",
             "cache.enabled=false",
             f"hydra.run.dir={tmp_path / 'run'}",
             cwd=tmp_path,
