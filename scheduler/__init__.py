@@ -3,6 +3,7 @@
 Generic: pure stdlib + tenacity + aiolimiter. Time and randomness are injected everywhere.
 """
 
+from scheduler.attempt import mark_first_token
 from scheduler.clock import Clock, Sleep
 from scheduler.governor import Governor
 from scheduler.lane import Lane
@@ -18,13 +19,14 @@ from scheduler.limits import (
 )
 from scheduler.observer import MultiObserver, NullObserver, Observer
 from scheduler.ordered import OrderedResult, run_ordered
-from scheduler.pacing import Pacer, RateLearner
+from scheduler.pacing import ClockBucket, LimiterBucket, Pacer, RateLearner
 from scheduler.retry import RetriesExhausted, RetryBudget, RetryPolicy
 from scheduler.verdict import Feedback, Kind, ServerLimits, Verdict
 
 __all__ = [
     "AIMDLimit",
     "Clock",
+    "ClockBucket",
     "Feedback",
     "FixedLimit",
     "Governor",
@@ -35,6 +37,7 @@ __all__ = [
     "LimitBase",
     "LimitListener",
     "Limiter",
+    "LimiterBucket",
     "MultiObserver",
     "NullObserver",
     "Observer",
@@ -49,5 +52,6 @@ __all__ = [
     "ServerLimits",
     "Sleep",
     "Verdict",
+    "mark_first_token",
     "run_ordered",
 ]

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from scheduler.attempt import AttemptClock
 from scheduler.clock import Clock, Sleep
 from scheduler.lane import Lane
 from scheduler.limiter import Limiter
@@ -140,6 +141,13 @@ class Governor:
     def _margin(self, stated: int | None) -> float | None:
         # Pacing at exactly the stated rate over-sends whenever requests arrive in clumps.
         return None if stated is None else stated * self.header_margin
+
+    def first_token(self, stage: str, attempt: AttemptClock) -> None:
+        """An attempt of `stage` got its first token (`scheduler.mark_first_token`)."""
+        hook = getattr(self._limit, "first_token", None)
+        if hook is not None and attempt.ttft_s is not None:
+            hook(stage, attempt.started_at, attempt.ttft_s)
+            self._slots.refresh()
 
     def succeeded(self, sent_at: float) -> None:
         """A request sent at `sent_at` succeeded: feed the rate learner."""

@@ -11,23 +11,23 @@ budget bounds only retries the client chooses (not server-paced 429/503s with Re
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from functools import partial
+from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from scheduler.attempt import AttemptClock, current_attempt
 from scheduler.limiter import Limiter, Permit
+from scheduler.ports import Endpoint
 from scheduler.retry import (
+    FullJitter,
     RetriesExhausted,
     RetryPolicy,
-    _draws_on_budget,
-    _FullJitter,
-    _StopAfterDeadline,
-    _StopWhenBroke,
+    StopAfterDeadline,
+    StopWhenBroke,
+    draws_on_budget,
 )
 from scheduler.verdict import Kind, Verdict
-
-if TYPE_CHECKING:
-    from scheduler.governor import Governor
 
 __all__ = ["Lane"]
 
@@ -38,7 +38,7 @@ _OK = Verdict(Kind.SUCCESS, "ok")
 class Lane:
     """Runs one stage's logical requests: gate, pacing, slots, timeout, retries."""
 
-    def __init__(self, governor: "Governor", stage: str, ceiling: int, retry: RetryPolicy) -> None:
+    def __init__(self, governor: Endpoint, stage: str, ceiling: int, retry: RetryPolicy) -> None:
         self.stage, self.retry = stage, retry
         self._gov = governor
         self._ceiling = ceiling
@@ -66,7 +66,7 @@ class Lane:
         gov = self._gov
         if gov.budget is not None:
             gov.budget.record_attempt()
-        deadline = _StopAfterDeadline(gov.clock, gov.clock(), self.retry.deadline_s)
+        deadline = StopAfterDeadline(gov.clock, gov.clock(), self.retry.deadline_s)
 
         def give_up(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -79,8 +79,8 @@ class Lane:
             sleep=gov.sleep,
             stop=stop_after_attempt(self.retry.attempts)
             | deadline
-            | _StopWhenBroke(gov.budget, gov.verdict),
-            wait=_FullJitter(self.retry, gov.rng, gov.verdict),
+            | StopWhenBroke(gov.budget, gov.verdict),
+            wait=FullJitter(self.retry, gov.rng, gov.verdict),
             retry=retry_if_exception(self._retryable),
             before_sleep=self._before_sleep,
             retry_error_callback=give_up,
@@ -109,7 +109,9 @@ class Lane:
         lane_permit, gov_permit = await self._take_slots(est_tokens)
         self._running += 1
         gov.observer.on_dispatch(self.stage, self.inflight)
-        start = gov.clock()
+        attempt = AttemptClock(gov.clock, partial(gov.first_token, self.stage))
+        start = attempt.started_at
+        token = current_attempt().set(attempt)
         try:
             result = await self._timed(fn, _min(self.retry.timeout_s, remaining()))
             feedback = gov.feedback(result)
@@ -122,6 +124,8 @@ class Lane:
             gov_permit.ignored()
             lane_permit.ignored()
             raise
+        finally:
+            current_attempt().reset(token)
         self._running -= 1
         latency = gov.clock() - start
         gov_permit.success(latency, feedback.output_tokens)
@@ -188,7 +192,7 @@ class Lane:
 
     def _before_sleep(self, state: RetryCallState) -> None:
         gov = self._gov
-        if gov.budget is not None and _draws_on_budget(state, gov.verdict):
+        if gov.budget is not None and draws_on_budget(state, gov.verdict):
             gov.budget.spend()
         exc = state.outcome.exception() if state.outcome else None
         reason = gov.verdict(exc).reason if exc is not None else "unknown"

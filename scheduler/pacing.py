@@ -1,67 +1,61 @@
-"""Rate pacing (requests and tokens per minute) on aiolimiter buckets read through a clock.
+"""Rate pacing (requests and tokens per minute) on token buckets.
 
 Three sources set a rate; the lowest wins: a configured cap, a limit the server states in
-`x-ratelimit-*` headers, and a rate learned from 429s (`RateLearner`). When the server also
+`x-ratelimit-*` headers, and a rate learned from refusals (`RateLearner`). When the server also
 states how much is left (`remaining`), the local bucket is synced to it (`observe`), so a
 client spends the server's burst but never more, and sees other clients' use of a shared quota.
 Callers wait in FIFO order behind one lock, so a queue of a thousand requests costs one timer.
 A learned rate gets a burst of a tenth of a second's worth: the probe raising the rate must
 not release a clump that lands on a server bucket the last probe left nearly empty.
+
+Two bucket kinds, one interface (`wait_s`, `take`, `sync`, `rate_per_min`, `max_rate`):
+
+* `LimiterBucket` is aiolimiter's `AsyncLimiter` used through its public API only: one
+  limiter per rate (a changed rate builds a new one, which starts with no burst), its own
+  `has_capacity` and `acquire`. It runs on the event loop's clock, so it is used when the
+  pacer's clock is that clock (`time.monotonic`, the production default).
+* `ClockBucket` exists only for what AsyncLimiter's public API cannot do: run on an injected
+  clock (tests, simulations) and believe a server that says less is left than we think
+  (`sync`). It is a plain leaky bucket of a dozen lines; the pacer switches a rate to it once
+  the server states a `remaining` for that rate.
 """
 
 import asyncio
 import math
+import time
 from collections import deque
-from typing import cast
 
 from aiolimiter import AsyncLimiter
 
 from scheduler.clock import Clock, Sleep
 
-__all__ = ["Pacer", "RateLearner"]
+__all__ = ["ClockBucket", "LimiterBucket", "Pacer", "RateLearner"]
 
 _MIN_RATE = 1 / 60  # requests per second: one a minute
 
 
-class _ClockTime:
-    """The one loop method AsyncLimiter needs when it never has to block: `time()`."""
+class ClockBucket:
+    """A leaky bucket on an injected clock that can be synced to a server's `remaining`."""
 
-    __slots__ = ("time",)
+    __slots__ = ("_clock", "_level", "_seen", "max_rate", "rate_per_min")
 
-    def __init__(self, clock: Clock) -> None:
-        self.time = clock
-
-
-class _Bucket(AsyncLimiter):
-    """AsyncLimiter on an injected clock: `rate_per_min` refill, `max_rate` burst."""
-
-    __slots__ = ("_clock_loop", "rate_per_min")
-
-    def __init__(self, rate_per_min: float, burst: float, clock: Clock) -> None:
-        self._clock_loop = cast(asyncio.AbstractEventLoop, _ClockTime(clock))
-        self.rate_per_min = rate_per_min
-        super().__init__(burst, burst * 60.0 / rate_per_min)
-
-    @property
-    def _loop(self) -> asyncio.AbstractEventLoop:
-        return self._clock_loop
-
-    def retarget(self, rate_per_min: float, burst: float) -> None:
-        """Change rate and burst, keeping what was used."""
-        self._leak()
+    def __init__(self, rate_per_min: float, burst: float, clock: Clock, level: float = 0.0) -> None:
         self.rate_per_min, self.max_rate = rate_per_min, burst
-        self._rate_per_sec = rate_per_min / 60.0
-        self.time_period = burst / self._rate_per_sec
-        self._level = min(self._level, burst)
+        self._clock = clock
+        self._level = min(level, burst)
+        self._seen = clock()
+
+    def _leak(self) -> None:
+        now = self._clock()
+        self._level = max(0.0, self._level - (now - self._seen) * self.rate_per_min / 60.0)
+        self._seen = now
 
     def wait_s(self, amount: float) -> float:
-        """Seconds until `amount` fits in the bucket."""
         self._leak()
-        return max(
-            0.0, (self._level + min(amount, self.max_rate) - self.max_rate) / self._rate_per_sec
-        )
+        over = self._level + min(amount, self.max_rate) - self.max_rate
+        return max(0.0, over * 60.0 / self.rate_per_min)
 
-    def take(self, amount: float) -> None:
+    async def take(self, amount: float) -> None:
         self._leak()
         self._level += min(amount, self.max_rate)
 
@@ -69,6 +63,35 @@ class _Bucket(AsyncLimiter):
         """The server says `used` of the burst is spent; believe it when it is more than ours."""
         self._leak()
         self._level = max(self._level, min(used, self.max_rate))
+
+    @property
+    def used(self) -> float:
+        """How much of the burst is spent now."""
+        self._leak()
+        return self._level
+
+
+class LimiterBucket:
+    """aiolimiter's AsyncLimiter through its public API: `has_capacity` and `acquire`."""
+
+    __slots__ = ("_debt", "limiter", "max_rate", "rate_per_min")
+
+    def __init__(self, rate_per_min: float, burst: float, *, fresh: bool = True) -> None:
+        self.rate_per_min, self.max_rate = rate_per_min, burst
+        self.limiter = AsyncLimiter(burst, burst * 60.0 / rate_per_min)
+        # A limiter replacing another (the rate changed) starts spent: no clump at the change.
+        self._debt = 0.0 if fresh else burst
+
+    def wait_s(self, amount: float) -> float:
+        if self._debt or not self.limiter.has_capacity(min(amount, self.max_rate)):
+            return 60.0 / self.rate_per_min  # a hint: `take` does the exact wait
+        return 0.0
+
+    async def take(self, amount: float) -> None:
+        if self._debt:
+            debt, self._debt = self._debt, 0.0
+            await self.limiter.acquire(debt)
+        await self.limiter.acquire(min(amount, self.max_rate))
 
 
 class Pacer:
@@ -83,9 +106,11 @@ class Pacer:
         "_clock",
         "_learned",
         "_lock",
+        "_on_loop",
         "_requests",
         "_sleep",
         "_stated",
+        "_synced",
         "_tokens",
         "burst_s",
         "epoch",
@@ -101,11 +126,15 @@ class Pacer:
         burst_s: float = 60.0,
     ) -> None:
         self._clock, self._sleep, self.burst_s = clock, sleep, burst_s
-        self._requests: _Bucket | None = None
-        self._tokens: _Bucket | None = None
+        # AsyncLimiter reads the event loop's clock, which is time.monotonic; any other
+        # clock (a test's) must be served by ClockBucket.
+        self._on_loop = clock is time.monotonic
+        self._requests: ClockBucket | LimiterBucket | None = None
+        self._tokens: ClockBucket | LimiterBucket | None = None
         self._stated: tuple[float | None, float | None] = (None, None)
         self._learned: float | None = None
         self._burst: list[float | None] = [None, None]  # largest burst seen in `remaining`
+        self._synced = [False, False]  # the server states `remaining` for this rate
         self._lock = asyncio.Lock()
         self.epoch = 0  # bumped when a rate appears or drops: requests let through must re-pace
         self.configure(rpm, tpm)
@@ -127,7 +156,7 @@ class Pacer:
 
     @property
     def learned_rpm(self) -> float | None:
-        """The rate learned from 429s, or None."""
+        """The rate learned from refusals, or None."""
         return self._learned
 
     def configure(self, rpm: float | None, tpm: float | None) -> bool:
@@ -143,33 +172,32 @@ class Pacer:
         self._learned = rpm
         self._apply()
         if fresh and self._requests is not None:
-            self._requests.sync(self._requests.max_rate)
+            self._requests = _spent(self._requests, self._clock)
 
     def observe(self, remaining_requests: int | None, remaining_tokens: int | None) -> None:
         """Sync the buckets to what the server says is left."""
-        for i, (bucket, remaining) in enumerate(
-            ((self._requests, remaining_requests), (self._tokens, remaining_tokens))
-        ):
-            if remaining is None:
+        for i, remaining in enumerate((remaining_requests, remaining_tokens)):
+            if remaining is None or remaining < 0:  # -1: "unknown" (Azure), not "none left"
                 continue
             seen = self._burst[i]
-            if seen is None or remaining + 1 > seen:
-                self._burst[i] = float(remaining + 1)
+            if seen is None or remaining + 1 > seen or not self._synced[i]:
+                self._burst[i] = max(float(remaining + 1), seen or 0.0)
+                self._synced[i] = True
                 self._apply()
-                bucket = self._requests if i == 0 else self._tokens
-            if bucket is not None:
+            bucket = self._requests if i == 0 else self._tokens
+            if isinstance(bucket, ClockBucket):
                 bucket.sync(bucket.max_rate - remaining)
 
     async def wait(self, tokens: int = 0) -> float:
         """Wait until one request of `tokens` fits both rates; return seconds waited."""
         if not self._lock.locked() and self._delay(tokens) <= 0:
-            self._take(tokens)
+            await self._take(tokens)  # fits now: no bucket waits
             return 0.0
         start = self._clock()
-        async with self._lock:  # FIFO: only the head of the queue sleeps on a timer
-            while (delay := self._delay(tokens)) > 0:
+        async with self._lock:  # FIFO: only the head of the queue waits on a timer
+            while (delay := self._delay(tokens, clock_only=True)) > 0:
                 await self._sleep(delay)
-            self._take(tokens)
+            await self._take(tokens)
         return self._clock() - start
 
     def _apply(self) -> None:
@@ -187,34 +215,52 @@ class Pacer:
         learned_burst = None
         if self._learned is not None and rpm == self._learned:
             learned_burst = max(1.0, rpm / 600.0)  # a tenth of a second's worth: no clumps
-        self._requests = self._bucket(self._requests, rpm, self._burst[0], learned_burst)
-        self._tokens = self._bucket(self._tokens, tpm, self._burst[1], None)
+        self._requests = self._bucket(0, self._requests, rpm, learned_burst)
+        self._tokens = self._bucket(1, self._tokens, tpm, None)
 
     def _bucket(
-        self, bucket: _Bucket | None, rate: float | None, seen: float | None, cap: float | None
-    ) -> _Bucket | None:
+        self, i: int, old: ClockBucket | LimiterBucket | None, rate: float | None, cap: float | None
+    ) -> ClockBucket | LimiterBucket | None:
         if not rate:
             return None
+        seen = self._burst[i]
         burst = seen if seen is not None else max(1.0, rate * self.burst_s / 60.0)
         if cap is not None:
             burst = min(burst, cap)
-        if bucket is None:
-            return _Bucket(rate, burst, self._clock)
-        if (bucket.rate_per_min, bucket.max_rate) != (rate, burst):
-            bucket.retarget(rate, burst)
-        return bucket
+        on_loop = self._on_loop and not self._synced[i]
+        same = old is not None and (old.rate_per_min, old.max_rate) == (rate, burst)
+        if same and isinstance(old, LimiterBucket) == on_loop:
+            return old
+        if on_loop:
+            return LimiterBucket(rate, burst, fresh=old is None)
+        level = old.used if isinstance(old, ClockBucket) else (0.0 if old is None else burst)
+        return ClockBucket(rate, burst, self._clock, level)
 
-    def _delay(self, tokens: int) -> float:
-        delay = self._requests.wait_s(1.0) if self._requests is not None else 0.0
-        if self._tokens is not None and tokens > 0:
-            delay = max(delay, self._tokens.wait_s(float(tokens)))
+    def _delay(self, tokens: int, *, clock_only: bool = False) -> float:
+        delay = 0.0
+        for bucket, amount in ((self._requests, 1.0), (self._tokens, float(tokens))):
+            if bucket is None or amount <= 0:
+                continue
+            if clock_only and isinstance(bucket, LimiterBucket):
+                continue  # its own `acquire` waits, in `_take`
+            delay = max(delay, bucket.wait_s(amount))
         return delay
 
-    def _take(self, tokens: int) -> None:
-        if self._requests is not None:
-            self._requests.take(1.0)
-        if self._tokens is not None and tokens > 0:
-            self._tokens.take(float(tokens))
+    async def _take(self, tokens: int) -> None:
+        # Limiter buckets first: their `acquire` may wait, and clock buckets are spent last,
+        # so a clock bucket is never charged for time spent waiting on another.
+        pairs = [(self._requests, 1.0), (self._tokens, float(tokens))]
+        for bucket, amount in sorted(pairs, key=lambda p: not isinstance(p[0], LimiterBucket)):
+            if bucket is not None and amount > 0:
+                await bucket.take(amount)
+
+
+def _spent(bucket: ClockBucket | LimiterBucket, clock: Clock) -> ClockBucket | LimiterBucket:
+    """The same rate with its burst already spent."""
+    if isinstance(bucket, ClockBucket):
+        bucket.sync(bucket.max_rate)
+        return bucket
+    return LimiterBucket(bucket.rate_per_min, bucket.max_rate, fresh=False)
 
 
 class RateLearner:

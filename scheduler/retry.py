@@ -13,7 +13,15 @@ from tenacity.wait import wait_exponential
 from scheduler.clock import Clock
 from scheduler.verdict import Kind, Verdict
 
-__all__ = ["RetriesExhausted", "RetryBudget", "RetryPolicy"]
+__all__ = [
+    "FullJitter",
+    "RetriesExhausted",
+    "RetryBudget",
+    "RetryPolicy",
+    "StopAfterDeadline",
+    "StopWhenBroke",
+    "draws_on_budget",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +33,7 @@ class RetryPolicy:
     max_backoff_s: float = 30.0
     deadline_s: float | None = None
     timeout_s: float | None = 60.0
-    drop_backoff_s: float = 0.05  # cap after a capacity drop without Retry-After (see _FullJitter)
+    drop_backoff_s: float = 0.05  # cap after a capacity drop without Retry-After (see FullJitter)
 
 
 class RetriesExhausted(Exception):
@@ -83,7 +91,7 @@ class RetryBudget:
                 q.popleft()
 
 
-class _FullJitter(wait_exponential):
+class FullJitter(wait_exponential):
     """Full-jitter exponential backoff, but never shorter than the server's Retry-After.
 
     A capacity drop without Retry-After (503, timeout) has already cut the concurrency limit,
@@ -107,7 +115,7 @@ class _FullJitter(wait_exponential):
         return max(jitter, (v.retry_after if v else None) or 0.0)
 
 
-class _StopAfterDeadline(stop_base):
+class StopAfterDeadline(stop_base):
     """Stop when the next attempt would start after `deadline_s` on the injected clock."""
 
     def __init__(self, clock: Clock, start: float, deadline_s: float | None) -> None:
@@ -123,7 +131,7 @@ class _StopAfterDeadline(stop_base):
         return None if self._deadline is None else self._deadline - (self._clock() - self._start)
 
 
-class _StopWhenBroke(stop_base):
+class StopWhenBroke(stop_base):
     """Stop when the retry budget is spent and the failure is one the budget bounds."""
 
     def __init__(
@@ -132,12 +140,12 @@ class _StopWhenBroke(stop_base):
         self._budget, self._verdict = budget, verdict
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        if self._budget is None or not _draws_on_budget(retry_state, self._verdict):
+        if self._budget is None or not draws_on_budget(retry_state, self._verdict):
             return False
         return not self._budget.can_retry()
 
 
-def _draws_on_budget(state: RetryCallState, verdict: Callable[[BaseException], Verdict]) -> bool:
+def draws_on_budget(state: RetryCallState, verdict: Callable[[BaseException], Verdict]) -> bool:
     """Whether retrying this attempt's failure spends the retry budget (not server-paced)."""
     exc = state.outcome.exception() if state.outcome else None
     return not (isinstance(exc, Exception) and verdict(exc).server_paced)

@@ -56,3 +56,5 @@ class Feedback:
     output_tokens: int = 0
     total_tokens: int = 0
     limits: ServerLimits | None = None
+    ttft_s: float | None = None  # time to first token, when the call streamed and knew it
+    input_tokens: int = 0
