@@ -5,6 +5,7 @@ Generic: pure stdlib + tenacity + aiolimiter. Time and randomness are injected e
 
 from scheduler.attempt import mark_first_token
 from scheduler.clock import Clock, Sleep
+from scheduler.control import DeliveryLimit
 from scheduler.governor import Governor
 from scheduler.lane import Lane
 from scheduler.limiter import Limiter, Permit
@@ -27,6 +28,7 @@ __all__ = [
     "AIMDLimit",
     "Clock",
     "ClockBucket",
+    "DeliveryLimit",
     "Feedback",
     "FixedLimit",
     "Governor",

@@ -23,13 +23,33 @@ class Permit:
         self.inflight = inflight  # in flight when granted, this one included
         self._done = False
 
-    def success(self, latency_s: float | None = None, output_tokens: int = 0) -> None:
+    def success(
+        self,
+        latency_s: float | None = None,
+        output_tokens: int = 0,
+        *,
+        stage: str = "",
+        ttft_s: float | None = None,
+        input_tokens: int = 0,
+    ) -> None:
         """Release the slot and feed a successful sample."""
-        self._finish(False, latency_s, output_tokens)
+        if self._done:
+            return
+        now, latency = self._close(latency_s)
+        sample = Sample(
+            now, latency, self.inflight, False, output_tokens, stage, ttft_s, input_tokens
+        )
+        self._limiter._release(sample)
 
-    def dropped(self) -> None:
+    def dropped(self, *, stage: str = "") -> None:
         """Release the slot and feed a capacity signal."""
-        self._finish(True, None, 0)
+        if self._done:
+            return
+        now, latency = self._close(None)
+        others = self._limiter.inflight - 1
+        self._limiter._release(
+            Sample(now, latency, self.inflight, True, stage=stage, others=others)
+        )
 
     def ignored(self) -> None:
         """Release the slot without touching the limit."""
@@ -37,13 +57,10 @@ class Permit:
             self._done = True
             self._limiter._release(None)
 
-    def _finish(self, dropped: bool, latency_s: float | None, output_tokens: int) -> None:
-        if self._done:
-            return
+    def _close(self, latency_s: float | None) -> tuple[float, float]:
         self._done = True
         now = self._limiter._clock()
-        latency = now - self.acquired_at if latency_s is None else latency_s
-        self._limiter._release(Sample(now, latency, self.inflight, dropped, output_tokens))
+        return now, now - self.acquired_at if latency_s is None else latency_s
 
     async def __aenter__(self) -> "Permit":
         return self

@@ -51,13 +51,21 @@ LimitListener = Callable[[int, int, str], None]
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One completed request: when, how long, how busy (itself included), whether dropped."""
+    """One completed request: when, how long, how busy (itself included), whether dropped.
+
+    `inflight` counts requests in flight when this one was sent (itself included); `others`
+    those still in flight when it finished (itself excluded), None when unknown.
+    """
 
     now: float
     latency_s: float
     inflight: int
     dropped: bool
     output_tokens: int = 0
+    stage: str = ""
+    ttft_s: float | None = None
+    input_tokens: int = 0
+    others: int | None = None
 
 
 class Limit(Protocol):

@@ -370,17 +370,27 @@ class RateLearner:
         return self.rate
 
     def on_throttle(
-        self, sent_at: float, now: float, retry_after: float | None = None
+        self,
+        sent_at: float,
+        now: float,
+        retry_after: float | None = None,
+        delivered: float | None = None,
     ) -> float | None:
-        """A request sent at `sent_at` got a 429 at `now`; return the new rate."""
+        """A request sent at `sent_at` was refused at `now`; return the new rate.
+
+        `delivered`: successes per second the caller measured just before (its recent
+        delivery rate); the first cut paces at `floor` x it rather than halving a guess.
+        """
         self._throttles.append(now)
         if retry_after is not None and retry_after > 0:
             self._retry_afters.append(retry_after)
         if self.rate is None:
             self._settled_at = now + self._lag
-            first = self._hint()
-            if first is not None:
-                self._change(self.floor * first, now)
+            # A Retry-After bounds a token bucket's refill interval, but a 503's says nothing
+            # of a rate: the higher of the hint and the measured rate is the safer first pace.
+            known = [r for r in (self._hint(), delivered) if r is not None and r > 0]
+            if known:
+                self._change(max(self.floor * max(known), _MIN_RATE), now)
             elif (measured := self._measured_before()) is not None:
                 self._change(measured * self.backoff, now)
             return self.rate
@@ -394,6 +404,8 @@ class RateLearner:
         new = self.rate * self.backoff
         if hint is not None:
             new = max(new, self.floor * hint)
+        if delivered is not None:  # never far below what was just delivered
+            new = max(new, self.floor * delivered)
         if new < self.rate:
             self._change(max(new, _MIN_RATE), now)
         return self.rate

@@ -1,0 +1,343 @@
+"""The delivery-rate control law: how many requests to keep in flight at one endpoint.
+
+The law, in the spirit of BBR, for a server whose limits are hidden and whose refusals are
+ambiguous (a bare 429 may mean a request rate, a token rate or a concurrency cap; a 503 may
+or may not carry Retry-After; a queueing server refuses nothing and only gets slower).
+
+Estimates, each a pure function of the samples fed in (times come from the caller's clock):
+
+* Unloaded latency, like for like (`LatencyEnvelope`). Per stage (a stage is one kind of
+  prompt: its input size is roughly fixed) and per quarter-octave of output tokens, the
+  lowest latency seen. The unloaded latency expected for a request is the lowest entry of its
+  stage at its size or larger (more tokens never come back faster); with only smaller sizes
+  seen, the nearest one scaled in proportion to the tokens (an upper bound: latency grows at
+  most linearly in output tokens). So a stage of long prompts and short replies is compared
+  with itself, never with another stage, and a long reply never looks like a queue.
+  Time to first token, when the client reports it (`scheduler.mark_first_token`), has its
+  own envelope per stage: it measures the queue without the generation in it.
+* Queue signal. `queue` is an EWMA (weight `smoothing`) of latency / expected unloaded
+  latency over successes; `queue_ttft` the same for time to first token. While first tokens
+  are reported, `queue_ttft` is the signal; otherwise `queue`. A value above `tolerance`
+  means requests wait at the server: a queue, whatever the server's kind.
+* Delivery rate. For each success, the successes completed while it was in flight divided by
+  its latency (BBR's delivery-rate sample); `delivery_rate` is the largest sample of the last
+  `max(window_min_s, 4 x base latency)` seconds. Whatever limits the server (capacity,
+  request rate, token rate), this is what it delivers.
+* Base latency: an EWMA of the expected unloaded latency of the requests that completed (the
+  mix of stages flowing now). `bdp = delivery_rate x base latency` is how many requests the
+  server holds in service at its delivered rate: the capacity C when capacity binds
+  (Little's law: C / service x service), R x latency when a rate binds.
+
+Control of the in-flight limit L (a float `window`, the limit is its floor):
+
+* Fast start. Until the first refusal or queue signal, every acknowledgement (a success or a
+  first token) adds 1 to L if the request used at least half of L (doubling per round trip,
+  acknowledgement-clocked like TCP slow start). Calls of several seconds acknowledge nothing
+  for a long time, so while nothing at all has been acknowledged, L doubles every
+  `blind_period_s` of full use (`tick`): 20 slow calls are all in flight within a few
+  seconds, not after the first 20 s call returns.
+* Queue. A queue signal on a request sent after the last cut sets `L = min(L, round(bdp))`:
+  drain to what the server delivers; it ends fast start. Repeated signals of the same queue
+  leave L there (idempotent), so a queueing server (llama.cpp, Ollama, vLLM at saturation)
+  settles at its capacity, with at most one or two requests waiting.
+* Refusal. Any refusal (429, 503, 529, timeout; with or without Retry-After) of a request sent
+  after the last cut sets `L = max(minimum, min(floor(backoff x L), max(accepted,
+  floor(backoff x bdp))))`, where `accepted` is how many of our requests were in flight both
+  when it was sent and when it was refused (a lower bound on what the server was serving);
+  it ends fast start. A refusal of a request sent before the last cut is the same overshoot:
+  ignored. So a concurrency cap answered with a bare 429 converges on the cap in one step,
+  and a rate limit's refusals leave L near R x latency, where the pacer (fed the same
+  refusals) does the work.
+* Probe. After fast start, each success of a request sent after the last cut, with no queue
+  and at least half of L in use, adds `1 / L` (one per round trip), capped at
+  `gain x bdp + 1`: in flight never runs far ahead of what the server delivers.
+* Clamp: L stays in `[minimum, maximum]`.
+
+What it does not handle: a server whose unloaded latency rises for good (a slower model) reads
+as a queue and holds L at the bdp, which is still what the server delivers; without first-token
+reports, fast start's blind doubling can fill a queueing server's queue before the first
+(slow) reply shows it, which is why lanes extend a queued attempt's timeout while the endpoint
+keeps completing others; the envelope never ages, so a server that became faster is compared
+with its slower past (harmless: it only hides queues shorter than the speed-up).
+
+Defaults: initial 4, minimum 1, maximum 256, tolerance 1.3, smoothing 0.3, backoff 0.9,
+gain 1.25, blind_period_s 3.0, window_min_s 2.0, hold_rtts 8, hold_min_s 1.0,
+max_holds 4.
+"""
+
+import bisect
+import math
+from collections import deque
+
+from scheduler.limits import LimitBase, LimitListener, Sample
+
+__all__ = ["DeliveryLimit", "DeliveryMeter", "LatencyEnvelope", "size_class"]
+
+_STEPS_PER_OCTAVE = 4
+_KEEP = 8192  # completion times kept for delivery-rate samples
+
+
+def size_class(tokens: int) -> int:
+    """Quarter-octave class of an output size: 0 for 0 tokens, +4 per doubling."""
+    return int(_STEPS_PER_OCTAVE * math.log2(max(tokens, 0) + 1))
+
+
+class LatencyEnvelope:
+    """Lowest latency seen per (kind, size class); `expected` compares like with like."""
+
+    __slots__ = ("_low",)
+
+    def __init__(self) -> None:
+        self._low: dict[str, dict[int, float]] = {}
+
+    def observe(self, kind: str, tokens: int, latency_s: float) -> None:
+        """Record one unqueued-or-not latency; only the lowest per class is kept."""
+        classes = self._low.setdefault(kind, {})
+        c = size_class(tokens)
+        if latency_s < classes.get(c, math.inf):
+            classes[c] = latency_s
+
+    def expected(self, kind: str, tokens: int) -> float | None:
+        """Unloaded latency expected for `tokens` of `kind`, or None before any sample."""
+        classes = self._low.get(kind)
+        if not classes:
+            return None
+        c = size_class(tokens)
+        larger = [v for k, v in classes.items() if k >= c]
+        if larger:
+            return min(larger)
+        nearest = max(classes)  # every known class is smaller: scale up, linearly at most
+        return classes[nearest] * math.pow(2.0, (c - nearest + 1) / _STEPS_PER_OCTAVE)
+
+
+class DeliveryMeter:
+    """Delivery-rate samples and their windowed maximum."""
+
+    __slots__ = ("_done", "_samples")
+
+    def __init__(self) -> None:
+        self._done: list[float] = []  # completion times of successes, ascending
+        self._samples: deque[tuple[float, float]] = deque()  # (at, rate)
+
+    def record(self, sent_at: float, now: float, window_s: float) -> float:
+        """One success: return its delivery-rate sample (successes per second)."""
+        if self._done and now < self._done[-1]:
+            now = self._done[-1]  # completions arrive in order of the caller's clock
+        self._done.append(now)
+        if len(self._done) > _KEEP:
+            del self._done[: _KEEP // 2]
+        span = max(now - sent_at, 1e-3)
+        delivered = len(self._done) - bisect.bisect_right(self._done, sent_at)
+        rate = delivered / span
+        self._samples.append((now, rate))
+        while self._samples and self._samples[0][0] < now - window_s:
+            self._samples.popleft()
+        return rate
+
+    @property
+    def rate(self) -> float | None:
+        """Largest recent sample, or None before any."""
+        return max((r for _, r in self._samples), default=None)
+
+    def recent(self, now: float, window_s: float) -> float | None:
+        """Successes per second completed in the last `window_s`, or None before any."""
+        if not self._done:
+            return None
+        return (len(self._done) - bisect.bisect_right(self._done, now - window_s)) / window_s
+
+
+class DeliveryLimit(LimitBase):
+    """The delivery-rate law above as a `Limit`: pure, fed samples and times by the caller."""
+
+    def __init__(
+        self,
+        initial: int = 4,
+        minimum: int = 1,
+        maximum: int = 256,
+        *,
+        tolerance: float = 1.3,
+        smoothing: float = 0.3,
+        backoff: float = 0.9,
+        gain: float = 1.25,
+        blind_period_s: float = 3.0,
+        window_min_s: float = 2.0,
+        hold_rtts: float = 8.0,
+        hold_min_s: float = 1.0,
+        max_holds: int = 4,
+        on_change: LimitListener | None = None,
+    ) -> None:
+        if not 0 < backoff < 1:
+            raise ValueError(f"backoff must be in (0, 1), got {backoff}")
+        if tolerance <= 1 or gain < 1:
+            raise ValueError(f"need tolerance > 1 and gain >= 1, got {tolerance}, {gain}")
+        super().__init__(initial, minimum, maximum, on_change)
+        self.tolerance, self.smoothing, self.backoff, self.gain = (
+            tolerance,
+            smoothing,
+            backoff,
+            gain,
+        )
+        self.blind_period_s, self.window_min_s = blind_period_s, window_min_s
+        self.hold_rtts, self.hold_min_s, self.max_holds = hold_rtts, hold_min_s, max_holds
+        self.window = float(self._limit)
+        self.starting = True  # fast start: until the first refusal or queue signal
+        self.envelope = LatencyEnvelope()
+        self.ttft_envelope = LatencyEnvelope()
+        self.meter = DeliveryMeter()
+        self.queue = 1.0
+        self.queue_ttft = 1.0
+        self.base_s: float | None = None
+        self._ttft_seen = False
+        self._ttft_fresh = 0  # successes without a first-token report since the last one
+        self._acked = False
+        self._grown_at: float | None = None
+        self._last_cut_at = -math.inf
+        self._ok_level = 0  # most in flight at the send of a success since the last cut
+        self.rate_signal = False  # the last refusal came at an in-flight count that had worked
+        self._refused_level: int | None = None  # in flight when the last overshoot was refused
+        self._hold_until = -math.inf
+        self._holds = 0
+
+    # --- estimates -------------------------------------------------------------------------
+
+    @property
+    def delivery_rate(self) -> float | None:
+        """Requests per second the server delivered at best, recently; None before any."""
+        return self.meter.rate
+
+    @property
+    def bdp(self) -> float | None:
+        """Requests the server holds in service at its delivered rate; None before any."""
+        rate = self.meter.rate
+        return None if rate is None or self.base_s is None else rate * self.base_s
+
+    @property
+    def queued(self) -> bool:
+        """Whether requests wait at the server now (latency above the unloaded envelope)."""
+        streaming = self._ttft_seen and self._ttft_fresh < 8
+        signal = self.queue_ttft if streaming else self.queue
+        return signal > self.tolerance
+
+    def recent_rate(self, now: float) -> float | None:
+        """Successes per second over the last window (what a pacer may safely send)."""
+        return self.meter.recent(now, self._window_s())
+
+    def _window_s(self) -> float:
+        return max(self.window_min_s, 4.0 * (self.base_s or 0.0))
+
+    # --- samples ---------------------------------------------------------------------------
+
+    def update(self, sample: Sample) -> int:
+        """Feed one finished attempt; return the new limit."""
+        if sample.dropped:
+            return self._on_refusal(sample)
+        return self._on_success(sample)
+
+    def first_token(self, kind: str, sent_at: float, ttft_s: float) -> int:
+        """An attempt of `kind` sent at `sent_at` got its first token after `ttft_s`."""
+        expected = self.ttft_envelope.expected(kind, 0)
+        self.ttft_envelope.observe(kind, 0, ttft_s)
+        if expected is not None and expected > 0:
+            ratio = ttft_s / expected
+            self.queue_ttft += self.smoothing * (ratio - self.queue_ttft)
+        self._ttft_seen, self._ttft_fresh = True, 0
+        self._acked = True
+        if sent_at < self._last_cut_at:
+            return self._limit
+        if self.queued:
+            return self._drain(sent_at + ttft_s)
+        if self.starting:
+            self.window += 1.0
+            return self._apply("fast_start")
+        return self._limit
+
+    def tick(self, now: float, inflight: int) -> int:
+        """Time passes with every slot in use: blind doubling while nothing is acknowledged."""
+        if not self.starting or self._acked or inflight < self._limit:
+            return self._limit
+        if self._grown_at is None:
+            self._grown_at = now
+        elif now >= self._grown_at + self.blind_period_s - 1e-9:
+            self._grown_at = now
+            self.window *= 2.0
+            return self._apply("fast_start")
+        return self._limit
+
+    def next_tick(self) -> float | None:
+        """When `tick` may grow the limit next (None: it will not)."""
+        if not self.starting or self._acked or self._grown_at is None:
+            return None
+        return self._grown_at + self.blind_period_s
+
+    def _on_success(self, s: Sample) -> int:
+        sent = s.now - s.latency_s
+        expected = self.envelope.expected(s.stage, s.output_tokens)
+        self.envelope.observe(s.stage, s.output_tokens, s.latency_s)
+        if expected is not None and expected > 0:
+            self.queue += self.smoothing * (s.latency_s / expected - self.queue)
+        base = s.latency_s if expected is None else min(expected, s.latency_s)
+        self.base_s = base if self.base_s is None else self.base_s + 0.1 * (base - self.base_s)
+        self.meter.record(sent, s.now, self._window_s())
+        self._ttft_fresh += 0 if s.ttft_s is not None else 1
+        self._acked = True
+        if sent < self._last_cut_at:
+            return self._limit  # sent before the last cut: that cut's news
+        self._ok_level = max(self._ok_level, s.inflight)
+        if self.queued:
+            return self._drain(s.now)
+        if 2 * s.inflight < self.window:
+            return self._limit  # app-limited: says nothing about the server
+        if self.starting:
+            if s.ttft_s is None:  # a first-token report already counted this one
+                self.window += 1.0
+            return self._apply("fast_start")
+        self.window += 1.0 / max(self.window, 1.0)
+        bdp = self.bdp
+        if bdp is not None:
+            self.window = min(self.window, max(float(self._limit), self.gain * bdp + 1.0))
+        if self._refused_level is not None:
+            if s.inflight >= self._refused_level:
+                self._refused_level, self._holds = None, 0  # that level works now
+            elif s.now < self._hold_until:
+                self.window = min(self.window, self._refused_level - 0.5)
+        return self._apply("increase")
+
+    def _on_refusal(self, s: Sample) -> int:
+        sent = s.now - s.latency_s
+        fresh = sent >= self._last_cut_at
+        self.rate_signal = fresh and 0 < s.inflight <= self._ok_level
+        if not fresh:
+            return self._limit  # the same overshoot as the last cut
+        self._last_cut_at = s.now
+        self.starting = False
+        accepted = s.inflight - 1 if s.others is None else min(s.inflight - 1, s.others)
+        if self.rate_signal:  # a level that had worked: mostly the pacer's news; no hold
+            self.window = float(max(self.minimum, min(self._limit, accepted + 1)))
+            self._ok_level = 0
+            return self._apply("decrease")
+        floor_bdp = math.floor(self.backoff * self.bdp) if self.bdp is not None else 0
+        target = min(math.floor(self.backoff * self.window), max(accepted, floor_bdp))
+        self.window = float(max(self.minimum, target))
+        self._hold(s.inflight, s.now)
+        self._ok_level = 0
+        return self._apply("decrease")
+
+    def _hold(self, refused_at: int, now: float) -> None:
+        """Probe the refused in-flight level again only after a pause that doubles on repeats."""
+        if self._refused_level is not None and refused_at <= self._refused_level:
+            self._holds = min(self._holds + 1, self.max_holds)
+        self._refused_level = refused_at
+        pause = max(self.hold_min_s, self.hold_rtts * (self.base_s or 0.0)) * 2**self._holds
+        self._hold_until = now + pause
+
+    def _drain(self, now: float) -> int:
+        self.starting = False
+        self._last_cut_at, self._ok_level = now, 0
+        bdp = self.bdp
+        target = self.window * self.backoff if bdp is None else min(self.window, round(bdp))
+        self.window = max(float(self.minimum), float(target))
+        return self._apply("queue")
+
+    def _apply(self, reason: str) -> int:
+        self.window = min(max(self.window, float(self.minimum)), float(self.maximum))
+        return self._set(math.floor(self.window), reason)

@@ -1,0 +1,135 @@
+"""The delivery-rate control law on synthetic sequences: pure, virtual time, no sleeping.
+
+Each scenario drives `DeliveryLimit` (and the `RateLearner` the governor feeds the same
+refusals) against a discrete-event server model (law_model.py) and checks the outcome with
+wide margins: makespan against the lower bound, refused share, where the limit settles.
+"""
+
+import statistics
+
+import pytest
+from law_model import (
+    Server,
+    bound,
+    candidates,
+    drive,
+    jobs_of,
+    mixed,
+    slow,
+)
+
+from scheduler import Sample
+from scheduler.control import DeliveryLimit, DeliveryMeter, LatencyEnvelope, size_class
+
+
+def test_size_classes_are_quarter_octaves() -> None:
+    assert size_class(0) == 0
+    assert size_class(1) == 4
+    assert size_class(255) == 32
+    assert size_class(130) < size_class(380)
+
+
+def test_envelope_compares_a_stage_with_itself_and_long_replies_with_long() -> None:
+    env = LatencyEnvelope()
+    env.observe("score", 20, 3.0)  # long prompt, short reply: slow, unqueued
+    env.observe("draft", 300, 3.3)
+    assert env.expected("score", 20) == 3.0  # not 3.3 / 300 tokens per token
+    assert env.expected("draft", 100) == 3.3  # a shorter reply is at most as slow
+    grown = env.expected("draft", 600)  # only smaller seen: scaled up, never down
+    assert grown is not None and grown > 3.3
+    assert env.expected("extract", 50) is None
+
+
+def test_delivery_rate_at_a_steady_capacity_is_capacity_over_service() -> None:
+    meter = DeliveryMeter()
+    c, service = 4, 2.0
+    for k in range(200):  # a completion every service / c seconds, each in flight 2 s
+        now = 2.0 + k * service / c
+        meter.record(now - service, now, window_s=8.0)
+    assert meter.rate == pytest.approx(c / service, rel=0.15)
+
+
+def test_bare_429_capacity_cap_converges_on_the_cap() -> None:
+    server, jobs = Server(capacity=6), jobs_of(200, candidates)
+    out = drive(server, jobs)
+    assert out.makespan_s <= 1.10 * bound(server, jobs)
+    assert out.refused_share <= 0.03
+    assert 5 <= statistics.median(out.limit_after(20.0)) <= 7
+
+
+def test_bare_429_rate_limit_is_paced_near_the_rate() -> None:
+    server, jobs = Server(rate_per_s=5.0, burst=10.0), jobs_of(300, candidates)
+    out = drive(server, jobs)
+    assert out.makespan_s <= 1.3 * bound(server, jobs)
+    assert out.refused_share <= 0.03
+    assert min(out.limit_after(20.0)) >= 5  # R x latency ~ 14: the limit did not collapse
+
+
+@pytest.mark.parametrize("retry_after", [None, 1.0])
+def test_503_with_or_without_retry_after_converges(retry_after: float | None) -> None:
+    server, jobs = Server(capacity=6, retry_after_s=retry_after), jobs_of(200, candidates)
+    out = drive(server, jobs)
+    assert out.makespan_s <= 1.10 * bound(server, jobs)
+    assert out.refused_share <= 0.03
+
+
+def test_a_capacity_drop_mid_run_is_followed_within_a_few_seconds() -> None:
+    server = Server(capacity=12, schedule=((10.0, 6),))
+    jobs = jobs_of(400, candidates)
+    out = drive(server, jobs)
+    assert out.makespan_s <= 1.15 * bound(server, jobs)
+    assert out.refused_share <= 0.03
+    assert max(out.limit_after(40.0)) <= 8
+
+
+@pytest.mark.parametrize("queue", [False, True])
+def test_a_stage_mix_at_constant_capacity_does_not_collapse(queue: bool) -> None:
+    # Long prompts with short replies next to long replies: per output token the first are
+    # 5x slower. Compared like with like, neither reads as a queue.
+    server, jobs = Server(capacity=8, queue=queue), jobs_of(300, mixed)
+    out = drive(server, jobs)
+    assert out.makespan_s <= 1.10 * bound(server, jobs)
+    assert min(out.limit_after(15.0)) >= 6
+
+
+def test_slow_calls_reach_useful_concurrency_within_one_call_latency() -> None:
+    server, jobs = Server(), jobs_of(20, slow)  # 20 s each, a roomy provider
+    out = drive(server, jobs)
+    assert out.dispatched_at[-1] <= 20.0  # all 20 in flight before the first returns
+
+
+def test_a_queueing_server_settles_at_its_capacity() -> None:
+    server, jobs = Server(capacity=2, queue=True), jobs_of(200, candidates)
+    out = drive(server, jobs)
+    assert out.refused == 0
+    assert out.makespan_s <= 1.05 * bound(server, jobs)
+    settled = out.limit_after(60.0)
+    assert max(settled) <= 5 and statistics.median(settled) <= 4  # a request or two waiting
+
+
+def test_first_tokens_show_a_single_slot_queue_at_once() -> None:
+    server = Server(capacity=1, queue=True, streams=True)
+    out = drive(server, jobs_of(60, candidates))
+    assert max(out.limit_after(10.0)) <= 2
+    assert out.peak_held <= 5
+
+
+def test_a_refusal_sent_before_the_last_cut_is_the_same_overshoot() -> None:
+    limit = DeliveryLimit(initial=16)
+    limit.update(Sample(now=1.0, latency_s=0.01, inflight=16, dropped=True, others=12))
+    cut = limit.limit
+    assert cut == 12  # accepted: what was in flight both at the send and at the refusal
+    limit.update(Sample(now=1.02, latency_s=0.05, inflight=16, dropped=True, others=11))
+    assert limit.limit == cut
+    assert not limit.starting
+
+
+def test_blind_doubling_only_while_nothing_is_acknowledged() -> None:
+    limit = DeliveryLimit(initial=4, blind_period_s=3.0)
+    assert limit.tick(0.0, inflight=4) == 4  # starts the clock
+    assert limit.next_tick() == 3.0
+    assert limit.tick(3.0, inflight=4) == 8
+    assert limit.tick(6.0, inflight=3) == 8  # slots not all used: no growth
+    limit.first_token("draft", 5.0, 1.5)  # an acknowledgement: clocked by them from now
+    assert limit.next_tick() is None
+    assert limit.tick(12.0, inflight=9) == 9
