@@ -22,13 +22,17 @@ from scheduler.observer import MultiObserver, NullObserver, Observer
 from scheduler.ordered import OrderedResult, run_ordered
 from scheduler.pacing import ClockBucket, LimiterBucket, Pacer, RateLearner
 from scheduler.retry import RetriesExhausted, RetryBudget, RetryPolicy
+from scheduler.stops import Breaker, EndpointDown, EndpointStop, WaitTooLong
 from scheduler.verdict import Feedback, Kind, ServerLimits, Verdict
 
 __all__ = [
     "AIMDLimit",
+    "Breaker",
     "Clock",
     "ClockBucket",
     "DeliveryLimit",
+    "EndpointDown",
+    "EndpointStop",
     "Feedback",
     "FixedLimit",
     "Governor",
@@ -54,6 +58,7 @@ __all__ = [
     "ServerLimits",
     "Sleep",
     "Verdict",
+    "WaitTooLong",
     "mark_first_token",
     "run_ordered",
 ]

@@ -1,21 +1,27 @@
-"""One endpoint's governor: adaptive concurrency, cool-down gate and pacing, shared by lanes.
+"""One endpoint's governor: adaptive concurrency, pacing, cool-down gate, breaker; shared by lanes.
 
-Control law. A provider has two kinds of limit, and each gets its own controller:
+Control law (the concurrency part is `scheduler.control.DeliveryLimit`, whose docstring states
+it in full; the older `AIMDLimit` still works here with its own semantics):
 
-* Rate (RPM/TPM) is a token bucket, so it is *paced*: the `Pacer` spaces requests at
-  `header_margin` (0.97) x the rate the server states in `x-ratelimit-*` headers, synced to
-  the `remaining` it reports; or, without headers, at the rate the `RateLearner` infers from
-  429s (what the server accepted between two 429s, probed upward with a growing step). A
-  429 (`Verdict.throttled`) is a rate signal: with a learner it teaches the pace and leaves
-  the concurrency limit alone, since a rate limit says nothing about how many may be in
-  flight; without one (`learn_rate: false`) it cuts the limit like any drop (DESIGN §5).
-* Capacity (how many requests the server serves at once) is a *concurrency limit*: AIMD
-  (`AIMDLimit`) cut on a 503 or a timeout, at most once per window, grown per window of
-  completions, braked when latency per output token rises (a queue is building).
-
-Every 429/503 with a Retry-After closes the cool-down gate for that long; new requests and
-retries wait at it holding nothing. Requests that passed the pacer before a rate appeared or
-dropped (`Pacer.epoch`) are sent back to it.
+* Concurrency: the limit on requests in flight, fed every success (latency, stage, tokens,
+  time to first token) and every refusal. Any refusal (429, 503, 529, timeout; with or
+  without Retry-After) lowers it; a queue (latency above the unloaded latency of the same
+  kind of request) drains it to what the server delivers.
+* Rate: the `Pacer` spaces requests at `header_margin` (0.97) x a rate the server states in
+  rate-limit headers, synced to the `remaining` it reports; or, told nothing, at the rate the
+  `RateLearner` infers from refusals. With `DeliveryLimit` the learner takes a refusal that
+  came at an in-flight level which had worked (`DeliveryLimit.rate_signal`: concurrency was
+  not the cause), starting from the delivery rate just measured; so a bare 429 converges
+  whether it meant a request rate or a concurrency cap.
+* Waits: a Retry-After (or an exhausted limit's reset) closes the cool-down gate for that
+  long; new requests and retries wait at it holding nothing. A wait beyond `max_wait_s`
+  (default 300 s) is not obeyed silently: the attempt raises `WaitTooLong` and the run stops.
+* Retries the client chooses (5xx, bare refusals) wait for the `RetryBudget`; it never
+  fails them. An item gives up at its deadline (`item_deadline_s`, default 1800 s, unless
+  the stage's policy sets one) or when the `Breaker` opens (default: 30 consecutive failed
+  attempts spanning 60 s with no success): every call then raises `EndpointDown`.
+* Fast start on slow calls: while a lane waits for a slot and nothing has been acknowledged,
+  a ramp task ticks `DeliveryLimit.tick` so the limit can double on time alone.
 """
 
 import asyncio
@@ -27,17 +33,21 @@ from typing import Any
 
 from scheduler.attempt import AttemptClock
 from scheduler.clock import Clock, Sleep
+from scheduler.control import DeliveryLimit
 from scheduler.lane import Lane
-from scheduler.limiter import Limiter
+from scheduler.limiter import Limiter, Permit
 from scheduler.limits import Limit, LimitBase
 from scheduler.observer import NullObserver, Observer
 from scheduler.pacing import Pacer, RateLearner
 from scheduler.retry import RetryBudget, RetryPolicy
+from scheduler.stops import Breaker, EndpointDown, EndpointStop, WaitTooLong
 from scheduler.verdict import Feedback, Kind, ServerLimits, Verdict
 
 __all__ = ["Governor"]
 
 _TIMEOUT = Verdict(Kind.DROP, "timeout")
+_STOP = Verdict(Kind.FATAL, "endpoint_stop")
+_OK = Verdict(Kind.SUCCESS, "ok")
 
 
 def _no_feedback(result: Any) -> Feedback:
@@ -66,6 +76,10 @@ class Governor:
         learner: RateLearner | None = None,
         pace_burst_s: float = 60.0,
         header_margin: float = 0.97,
+        max_wait_s: float = 300.0,
+        item_deadline_s: float | None = 1800.0,
+        breaker: Breaker | None = None,
+        timeout_patience: float = 4.0,
     ) -> None:
         self.name, self.feedback, self.budget = name, feedback, budget
         self.observer: Observer = observer if observer is not None else NullObserver()
@@ -73,6 +87,9 @@ class Governor:
         self.rng = rng if rng is not None else random.Random()
         self.gate_jitter, self.pace_from_headers = gate_jitter, pace_from_headers
         self.header_margin = header_margin
+        self.max_wait_s, self.item_deadline_s = max_wait_s, item_deadline_s
+        self.breaker = breaker if breaker is not None else Breaker()
+        self.timeout_patience = max(1.0, timeout_patience)
         self.pacer = Pacer(clock, sleep, rpm, tpm, burst_s=pace_burst_s)
         self.learner = learner
         self._rpm, self._tpm = rpm, tpm
@@ -80,6 +97,8 @@ class Governor:
         self._slots = Limiter(limit, clock)
         self._gate_until = -math.inf
         self._gate_closed = False
+        self._last_success_at = -math.inf
+        self._ramp: asyncio.Task[None] | None = None
         if isinstance(limit, LimitBase):
             limit.subscribe(self._report_change)
 
@@ -109,15 +128,142 @@ class Governor:
 
     def verdict(self, exc: BaseException) -> Verdict:
         """Classify an attempt's exception; a per-attempt timeout is a drop."""
-        return _TIMEOUT if isinstance(exc, TimeoutError) else self._classify(exc)
+        if isinstance(exc, TimeoutError):
+            return _TIMEOUT
+        if isinstance(exc, EndpointStop):
+            return _STOP
+        return self._classify(exc)
 
-    def cool_down(self, seconds: float) -> None:
-        """Close the gate for `seconds` plus jitter; extends, never shortens."""
+    # --- waits -------------------------------------------------------------------------------
+
+    def cool_down(
+        self, seconds: float, *, source: str = "Retry-After", strict: bool = False
+    ) -> None:
+        """Close the gate for `seconds` plus jitter; extends, never shortens.
+
+        Beyond `max_wait_s`: raise `WaitTooLong` when `strict` (a refusal asked for it),
+        else wait `max_wait_s` (a success's headers said so; the next refusal will tell).
+        """
+        if seconds > self.max_wait_s:
+            if strict:
+                raise WaitTooLong(self.name, seconds, self.max_wait_s, source)
+            seconds = self.max_wait_s
         now = self.clock()
         until = now + seconds * (1 + self.gate_jitter * self.rng.random())
         if until > self._gate_until:
             self._gate_until, self._gate_closed = until, True
             self.observer.on_gate(self.name, True, until - now)
+
+    async def wait_gate(self, stage: str) -> None:
+        """Wait, holding nothing, until the cool-down gate is open."""
+        while (wait := self._gate_until - self.clock()) > 0:
+            self.observer.on_wait(stage, "cooldown", wait)
+            await self.sleep(wait)
+        if self._gate_closed:
+            self._gate_closed = False
+            self.observer.on_gate(self.name, False, 0.0)
+
+    async def retry_permit(self, stage: str) -> None:
+        """Wait until the retry budget admits one more client-chosen retry, then spend it."""
+        if self.budget is None:
+            return
+        while (wait := self.budget.wait_s()) > 0:
+            self.observer.on_wait(stage, "budget", wait)
+            await self.sleep(wait)
+            self.check_alive()
+        self.budget.spend()
+
+    def check_alive(self) -> None:
+        """Raise `EndpointDown` once the breaker has opened."""
+        now = self.clock()
+        if self.breaker.open(now):
+            b = self.breaker
+            raise EndpointDown(self.name, b.run, b.down_for(now), b.last)
+
+    def progressed_since(self, t: float) -> bool:
+        """Whether some request succeeded at or after `t`."""
+        return self._last_success_at >= t
+
+    # --- fast start on time ------------------------------------------------------------------
+
+    def slot_wanted(self) -> None:
+        """A lane is about to wait for a governor slot: let the limit grow on time if it may."""
+        limit = self._limit
+        if not isinstance(limit, DeliveryLimit) or self._slots.inflight < limit.limit:
+            return
+        limit.tick(self.clock(), self._slots.inflight)
+        if limit.next_tick() is not None and self._ramp is None:
+            self._ramp = asyncio.get_running_loop().create_task(self._ramp_up(limit))
+
+    async def _ramp_up(self, limit: DeliveryLimit) -> None:
+        try:
+            while (at := limit.next_tick()) is not None and self._slots.waiting:
+                await self.sleep(max(0.0, at - self.clock()))
+                limit.tick(self.clock(), self._slots.inflight)
+                self._slots.refresh()
+        finally:
+            self._ramp = None
+
+    # --- outcomes ----------------------------------------------------------------------------
+
+    def first_token(self, stage: str, attempt: AttemptClock) -> None:
+        """An attempt of `stage` got its first token (`scheduler.mark_first_token`)."""
+        hook = getattr(self._limit, "first_token", None)
+        if hook is not None and attempt.ttft_s is not None:
+            hook(stage, attempt.started_at, attempt.ttft_s)
+            self._slots.refresh()
+
+    def attempt_succeeded(
+        self, stage: str, fb: Feedback, attempt: AttemptClock, permit: Permit, inflight: int
+    ) -> None:
+        """Feed a success to the limit, the learner, the breaker and the pacer."""
+        now = self.clock()
+        latency = now - attempt.started_at
+        if attempt.ttft_s is None and fb.ttft_s is not None:  # reported only at the end
+            attempt.ttft_s = fb.ttft_s
+            self.first_token(stage, attempt)
+        permit.success(
+            latency,
+            fb.output_tokens,
+            stage=stage,
+            ttft_s=attempt.ttft_s,
+            input_tokens=fb.input_tokens,
+        )
+        self._last_success_at = now
+        self.breaker.success(now)
+        self.succeeded(attempt.started_at)
+        if fb.limits is not None:
+            self.observe_limits(fb.limits)
+        self.observer.on_complete(stage, _OK, latency, inflight)
+
+    def attempt_failed(
+        self, stage: str, verdict: Verdict, attempt: AttemptClock, permit: Permit, inflight: int
+    ) -> None:
+        """Feed a failure; raise `WaitTooLong` for a refusal asking more than `max_wait_s`."""
+        now = self.clock()
+        sent_at = attempt.started_at
+        if verdict.kind in (Kind.DROP, Kind.RETRY):
+            self.breaker.failure(now, verdict.reason)
+        if verdict.kind is Kind.DROP:
+            self._refused(stage, verdict, sent_at, permit)
+        permit.ignored()
+        self.observer.on_complete(stage, verdict, now - sent_at, inflight)
+        if verdict.limits is not None:
+            self.observe_limits(verdict.limits)
+        if verdict.kind is Kind.DROP and verdict.retry_after is not None:
+            self.cool_down(verdict.retry_after, strict=True)
+
+    def _refused(self, stage: str, verdict: Verdict, sent_at: float, permit: Permit) -> None:
+        limit = self._limit
+        if isinstance(limit, DeliveryLimit):
+            permit.dropped(stage=stage)  # every refusal lowers the limit ...
+            if limit.rate_signal:  # ... and one at a level that had worked teaches the pace
+                delivered = limit.recent_rate(self.clock())
+                self.throttled(sent_at, verdict.retry_after, delivered)
+            return
+        # AIMD semantics: a 429 teaches the learner instead of cutting, if there is one.
+        if not (verdict.throttled and self.throttled(sent_at, verdict.retry_after)):
+            permit.dropped(stage=stage)
 
     def observe_limits(self, limits: ServerLimits) -> None:
         """Pace from the limits the server states and sync to what remains.
@@ -136,18 +282,11 @@ class Governor:
             (limits.remaining_tokens, limits.reset_tokens_s, tpm),
         ):
             if remaining == 0 and reset and not paced:
-                self.cool_down(reset)
+                self.cool_down(reset, source="rate-limit reset")
 
     def _margin(self, stated: int | None) -> float | None:
         # Pacing at exactly the stated rate over-sends whenever requests arrive in clumps.
         return None if stated is None else stated * self.header_margin
-
-    def first_token(self, stage: str, attempt: AttemptClock) -> None:
-        """An attempt of `stage` got its first token (`scheduler.mark_first_token`)."""
-        hook = getattr(self._limit, "first_token", None)
-        if hook is not None and attempt.ttft_s is not None:
-            hook(stage, attempt.started_at, attempt.ttft_s)
-            self._slots.refresh()
 
     def succeeded(self, sent_at: float) -> None:
         """A request sent at `sent_at` succeeded: feed the rate learner."""
@@ -156,27 +295,20 @@ class Governor:
             if self.learner.on_success(sent_at, self.clock()) != before:
                 self.pacer.learn(self._rate_rpm())
 
-    def throttled(self, sent_at: float, retry_after: float | None = None) -> bool:
-        """A request sent at `sent_at` got a 429; return whether the rate learner took it."""
+    def throttled(
+        self, sent_at: float, retry_after: float | None = None, delivered: float | None = None
+    ) -> bool:
+        """A request sent at `sent_at` was refused; return whether the rate learner took it."""
         if self.learner is None:
             return False
         old = self.learner.rate
-        if self.learner.on_throttle(sent_at, self.clock(), retry_after) != old:
+        if self.learner.on_throttle(sent_at, self.clock(), retry_after, delivered) != old:
             self.pacer.learn(self._rate_rpm())
         return True
 
     def _rate_rpm(self) -> float | None:
         rate = self.learner.rate if self.learner is not None else None
         return None if rate is None else rate * 60.0
-
-    async def wait_gate(self, stage: str) -> None:
-        """Wait, holding nothing, until the cool-down gate is open."""
-        while (wait := self._gate_until - self.clock()) > 0:
-            self.observer.on_wait(stage, "cooldown", wait)
-            await self.sleep(wait)
-        if self._gate_closed:
-            self._gate_closed = False
-            self.observer.on_gate(self.name, False, 0.0)
 
     def _report_change(self, old: int, new: int, reason: str) -> None:
         self.observer.on_limit_change(self.name, old, new, reason)

@@ -1,12 +1,16 @@
 """A lane: one stage's calls through a governor, with its own ceiling and retry policy.
 
-Each attempt: wait for the cool-down gate holding nothing, wait for the pacers, take a lane
-slot (ceiling) then a governor slot (adaptive limit); if the gate closed or the paced rate
-dropped meanwhile, give both back and start over. Run `fn` under a timeout on the injected
-clock, release both slots and feed the limit (success, drop, or ignored for RETRY/FAIL/FATAL;
-a throttled 429 teaches the governor's rate learner instead of cutting the limit), report to
-the observer. Backoff sleeps (tenacity) happen between attempts, holding no slot; the retry
-budget bounds only retries the client chooses (not server-paced 429/503s with Retry-After).
+Each attempt: check the endpoint is alive; a retry the client chose waits for the retry
+budget (it is delayed, never failed); wait for the cool-down gate holding nothing, wait for
+the pacers, take a lane slot (ceiling) then a governor slot (adaptive limit); if the gate
+closed or the paced rate dropped meanwhile, give both back and start over. Run `fn` under a
+timeout on the injected clock (extended while the attempt is queued behind others the
+endpoint keeps completing), with the attempt's clock in a context variable so
+`scheduler.mark_first_token` can report time to first token. Release both slots and tell the
+governor the outcome. Backoff sleeps (tenacity) happen between attempts, holding no slot.
+
+Refusals (429/503/529/timeouts) are retried until the item's deadline and never count
+against `RetryPolicy.attempts`, which bounds the other retryable failures.
 """
 
 import asyncio
@@ -14,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from scheduler.attempt import AttemptClock, current_attempt
 from scheduler.limiter import Limiter, Permit
@@ -24,7 +28,7 @@ from scheduler.retry import (
     RetriesExhausted,
     RetryPolicy,
     StopAfterDeadline,
-    StopWhenBroke,
+    StopAfterFailures,
     draws_on_budget,
 )
 from scheduler.verdict import Kind, Verdict
@@ -33,6 +37,15 @@ __all__ = ["Lane"]
 
 T = TypeVar("T")
 _OK = Verdict(Kind.SUCCESS, "ok")
+
+
+class _Call:
+    """One logical request's state between tenacity's callbacks and its attempts."""
+
+    __slots__ = ("budget_owed",)
+
+    def __init__(self) -> None:
+        self.budget_owed = False  # the next attempt is a retry the budget must admit
 
 
 class Lane:
@@ -62,30 +75,31 @@ class Lane:
         return self._running
 
     async def call(self, fn: Callable[[], Awaitable[T]], *, est_tokens: int = 0) -> T:
-        """One logical request with retries; FAIL, FATAL and a spent budget raise as is."""
+        """One logical request with retries; FAIL, FATAL and endpoint stops raise as is."""
         gov = self._gov
+        gov.check_alive()
         if gov.budget is not None:
             gov.budget.record_attempt()
-        deadline = StopAfterDeadline(gov.clock, gov.clock(), self.retry.deadline_s)
+        deadline_s = self.retry.deadline_s
+        deadline = StopAfterDeadline(
+            gov.clock, gov.clock(), gov.item_deadline_s if deadline_s is None else deadline_s
+        )
+        state = _Call()
 
-        def give_up(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            if state.attempt_number < self.retry.attempts and not deadline(state):
-                raise exc or RuntimeError("retry budget spent")  # budget: fail as is
+        def give_up(rs: RetryCallState) -> None:
+            exc = rs.outcome.exception() if rs.outcome else None
             verdict = gov.verdict(exc) if exc is not None else None
-            raise RetriesExhausted(self.stage, state.attempt_number, exc, verdict) from exc
+            raise RetriesExhausted(self.stage, rs.attempt_number, exc, verdict) from exc
 
         retrying = AsyncRetrying(
             sleep=gov.sleep,
-            stop=stop_after_attempt(self.retry.attempts)
-            | deadline
-            | StopWhenBroke(gov.budget, gov.verdict),
+            stop=StopAfterFailures(self.retry.attempts, gov.verdict) | deadline,
             wait=FullJitter(self.retry, gov.rng, gov.verdict),
             retry=retry_if_exception(self._retryable),
-            before_sleep=self._before_sleep,
+            before_sleep=partial(self._before_sleep, state),
             retry_error_callback=give_up,
         )
-        result: T = await retrying(self._attempt, fn, est_tokens, deadline.remaining)
+        result: T = await retrying(self._attempt, fn, est_tokens, deadline.remaining, state)
         return result
 
     async def call_with_fallback(self, fn: Callable[[], Awaitable[T]], *, est_tokens: int = 0) -> T:
@@ -95,7 +109,7 @@ class Lane:
         except RetriesExhausted as first:
             async with self._fallback:
                 try:
-                    return await self._attempt(fn, est_tokens, lambda: None)
+                    return await self._attempt(fn, est_tokens, lambda: None, _Call())
                 except Exception as exc:
                     verdict = self._gov.verdict(exc)
                     if not verdict.retryable:
@@ -103,21 +117,29 @@ class Lane:
                     raise RetriesExhausted(self.stage, first.attempts + 1, exc, verdict) from exc
 
     async def _attempt(
-        self, fn: Callable[[], Awaitable[T]], est_tokens: int, remaining: Callable[[], float | None]
+        self,
+        fn: Callable[[], Awaitable[T]],
+        est_tokens: int,
+        remaining: Callable[[], float | None],
+        state: _Call,
     ) -> T:
         gov = self._gov
+        gov.check_alive()
+        if state.budget_owed:
+            await gov.retry_permit(self.stage)
+            state.budget_owed = False
         lane_permit, gov_permit = await self._take_slots(est_tokens)
         self._running += 1
         gov.observer.on_dispatch(self.stage, self.inflight)
         attempt = AttemptClock(gov.clock, partial(gov.first_token, self.stage))
-        start = attempt.started_at
         token = current_attempt().set(attempt)
         try:
-            result = await self._timed(fn, _min(self.retry.timeout_s, remaining()))
+            result = await self._timed(fn, attempt, remaining())
             feedback = gov.feedback(result)
         except Exception as exc:
             self._running -= 1
-            self._settle_error(exc, start, lane_permit, gov_permit)
+            lane_permit.ignored()
+            gov.attempt_failed(self.stage, gov.verdict(exc), attempt, gov_permit, self.inflight)
             raise
         except BaseException:  # cancelled: free the slots, tell the limit nothing
             self._running -= 1
@@ -127,13 +149,8 @@ class Lane:
         finally:
             current_attempt().reset(token)
         self._running -= 1
-        latency = gov.clock() - start
-        gov_permit.success(latency, feedback.output_tokens)
-        lane_permit.success(latency, feedback.output_tokens)
-        gov.succeeded(start)
-        if feedback.limits is not None:
-            gov.observe_limits(feedback.limits)
-        gov.observer.on_complete(self.stage, _OK, latency, self.inflight)
+        lane_permit.ignored()
+        gov.attempt_succeeded(self.stage, feedback, attempt, gov_permit, self.inflight)
         return result
 
     async def _take_slots(self, est_tokens: int) -> tuple[Permit, Permit]:
@@ -146,6 +163,7 @@ class Lane:
             t0 = gov.clock()
             lane_permit = await self._slots.acquire()
             try:
+                gov.slot_wanted()
                 gov_permit = await gov.slots.acquire()
             except BaseException:
                 lane_permit.ignored()
@@ -158,49 +176,57 @@ class Lane:
             gov_permit.ignored()
             lane_permit.ignored()
 
-    async def _timed(self, fn: Callable[[], Awaitable[T]], limit_s: float | None) -> T:
-        if limit_s is None:
+    async def _timed(
+        self, fn: Callable[[], Awaitable[T]], attempt: AttemptClock, remaining: float | None
+    ) -> T:
+        timeout = self.retry.timeout_s
+        if timeout is None and (remaining is None or remaining <= 0):
             return await fn()
         async with asyncio.timeout(None) as cm:
-            timer = asyncio.create_task(self._expire(cm, limit_s))
+            timer = asyncio.create_task(self._expire(cm, attempt, timeout, remaining))
             try:
                 return await fn()
             finally:
                 timer.cancel()
 
-    async def _expire(self, cm: asyncio.Timeout, after_s: float) -> None:
-        await self._gov.sleep(after_s)  # on the injected clock, unlike asyncio.timeout's own
-        cm.reschedule(asyncio.get_running_loop().time())
+    async def _expire(
+        self,
+        cm: asyncio.Timeout,
+        attempt: AttemptClock,
+        timeout_s: float | None,
+        remaining: float | None,
+    ) -> None:
+        """Time the attempt out on the injected clock, unlike asyncio.timeout's own.
 
-    def _settle_error(self, exc: Exception, start: float, lane: Permit, gov: Permit) -> None:
-        verdict = self._gov.verdict(exc)
-        latency = self._gov.clock() - start
-        if verdict.kind is Kind.DROP and not (
-            verdict.throttled and self._gov.throttled(start, verdict.retry_after)
-        ):
-            gov.dropped()  # a capacity signal; a 429 teaches the rate learner instead, if any
-        gov.ignored()
-        lane.ignored()
-        self._gov.observer.on_complete(self.stage, verdict, latency, self.inflight)
-        if verdict.limits is not None:
-            self._gov.observe_limits(verdict.limits)
-        if verdict.kind is Kind.DROP and verdict.retry_after is not None:
-            self._gov.cool_down(verdict.retry_after)
+        A queued request is not a hung one: while it has no first token and the endpoint
+        completed another request within the last `timeout` seconds, the timeout is pushed
+        back by `timeout`, up to `timeout_patience` x `timeout` in all (and never past the
+        item's deadline). So a queueing server's queue time never becomes a timeout and a
+        thrown-away generation.
+        """
+        gov, start = self._gov, attempt.started_at
+        hard = start + (remaining if remaining is not None and remaining > 0 else float("inf"))
+        if timeout_s is not None:
+            hard = min(hard, start + timeout_s * gov.timeout_patience)
+        end = min(hard, start + (timeout_s if timeout_s is not None else float("inf")))
+        while True:
+            await gov.sleep(max(0.0, end - gov.clock()))
+            now = gov.clock()
+            queued = attempt.ttft_s is None and timeout_s is not None
+            if queued and now < hard and gov.progressed_since(now - (timeout_s or 0.0)):
+                end = min(hard, now + (timeout_s or 0.0))
+                continue
+            break
+        cm.reschedule(asyncio.get_running_loop().time())
 
     def _retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, Exception) and self._gov.verdict(exc).retryable
 
-    def _before_sleep(self, state: RetryCallState) -> None:
+    def _before_sleep(self, state: _Call, rs: RetryCallState) -> None:
         gov = self._gov
-        if gov.budget is not None and draws_on_budget(state, gov.verdict):
-            gov.budget.spend()
-        exc = state.outcome.exception() if state.outcome else None
+        if gov.budget is not None and draws_on_budget(rs, gov.verdict):
+            state.budget_owed = True  # the retry waits for the budget, holding nothing
+        exc = rs.outcome.exception() if rs.outcome else None
         reason = gov.verdict(exc).reason if exc is not None else "unknown"
-        wait = state.next_action.sleep if state.next_action else 0.0
-        gov.observer.on_retry(self.stage, state.attempt_number, reason, wait)
-
-
-def _min(timeout: float | None, remaining: float | None) -> float | None:
-    if remaining is None or remaining <= 0:
-        return timeout  # no deadline, or a gate pushed us past it: keep the attempt's own
-    return remaining if timeout is None else min(timeout, remaining)
+        wait = rs.next_action.sleep if rs.next_action else 0.0
+        gov.observer.on_retry(self.stage, rs.attempt_number, reason, wait)

@@ -7,11 +7,11 @@ from typing import Any, Protocol
 
 from scheduler.attempt import AttemptClock
 from scheduler.clock import Clock, Sleep
-from scheduler.limiter import Limiter
+from scheduler.limiter import Limiter, Permit
 from scheduler.observer import Observer
 from scheduler.pacing import Pacer
 from scheduler.retry import RetryBudget
-from scheduler.verdict import Feedback, ServerLimits, Verdict
+from scheduler.verdict import Feedback, Verdict
 
 __all__ = ["Endpoint"]
 
@@ -26,6 +26,8 @@ class Endpoint(Protocol):
     budget: RetryBudget | None
     pacer: Pacer
     feedback: Callable[[Any], Feedback]
+    item_deadline_s: float | None
+    timeout_patience: float
 
     @property
     def slots(self) -> Limiter: ...
@@ -35,14 +37,22 @@ class Endpoint(Protocol):
 
     def verdict(self, exc: BaseException) -> Verdict: ...
 
-    def cool_down(self, seconds: float) -> None: ...
+    def check_alive(self) -> None: ...
 
-    def observe_limits(self, limits: ServerLimits) -> None: ...
+    def progressed_since(self, t: float) -> bool: ...
 
-    def succeeded(self, sent_at: float) -> None: ...
-
-    def throttled(self, sent_at: float, retry_after: float | None = None) -> bool: ...
+    def slot_wanted(self) -> None: ...
 
     def first_token(self, stage: str, attempt: AttemptClock) -> None: ...
 
+    def attempt_succeeded(
+        self, stage: str, fb: Feedback, attempt: AttemptClock, permit: Permit, inflight: int
+    ) -> None: ...
+
+    def attempt_failed(
+        self, stage: str, verdict: Verdict, attempt: AttemptClock, permit: Permit, inflight: int
+    ) -> None: ...
+
     async def wait_gate(self, stage: str) -> None: ...
+
+    async def retry_permit(self, stage: str) -> None: ...

@@ -19,6 +19,7 @@ __all__ = [
     "RetryBudget",
     "RetryPolicy",
     "StopAfterDeadline",
+    "StopAfterFailures",
     "StopWhenBroke",
     "draws_on_budget",
 ]
@@ -26,7 +27,12 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How a stage retries: attempts, full-jitter backoff, overall deadline, per-attempt timeout."""
+    """How a stage retries: attempts, full-jitter backoff, overall deadline, per-attempt timeout.
+
+    `attempts` bounds failures other than refusals (5xx, unreachable, bad output): a refusal
+    (429/503/529/timeout) is a signal to slow down and is retried until `deadline_s` (None:
+    the governor's item deadline), never counted against `attempts`.
+    """
 
     attempts: int = 6
     initial_backoff_s: float = 0.5
@@ -50,11 +56,12 @@ class RetriesExhausted(Exception):
 class RetryBudget:
     """Retries allowed in a sliding window: `min_retries + ratio * first attempts`.
 
-    It bounds only the retries the client chooses to make (500s, refused connections, bad
+    It throttles only the retries the client chooses to make (500s, refused connections, bad
     output, timeouts, refusals without a Retry-After): those multiply traffic to a sick
-    endpoint. A 429/503 carrying Retry-After is retried after the server's own delay, behind
-    the cool-down gate that holds every caller of the endpoint, so it neither spends nor is
-    stopped by the budget (`Verdict.server_paced`); attempts and the deadline still bound it.
+    endpoint. A retry that does not fit waits until it does (`wait_s`); the budget never fails
+    an item. A 429/503 carrying Retry-After is retried after the server's own delay, behind
+    the cool-down gate that holds every caller of the endpoint, so it does not spend the budget
+    (`Verdict.server_paced`).
     """
 
     __slots__ = ("_clock", "_firsts", "_retries", "min_retries", "ratio", "window_s")
@@ -79,6 +86,13 @@ class RetryBudget:
         """Whether one more retry fits the budget."""
         self._trim()
         return len(self._retries) < self.min_retries + self.ratio * len(self._firsts)
+
+    def wait_s(self) -> float:
+        """Seconds until one more retry fits (0 when it fits now)."""
+        if self.can_retry():
+            return 0.0
+        oldest = self._retries[0] if self._retries else self._clock()
+        return max(0.05, oldest + self.window_s - self._clock())
 
     def spend(self) -> None:
         """Count one retry."""
@@ -129,6 +143,24 @@ class StopAfterDeadline(stop_base):
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None without one."""
         return None if self._deadline is None else self._deadline - (self._clock() - self._start)
+
+
+class StopAfterFailures(stop_base):
+    """Stop after `attempts` failures that are not refusals (DROPs never count).
+
+    One instance per logical request: it counts that request's failures.
+    """
+
+    def __init__(self, attempts: int, verdict: Callable[[BaseException], Verdict]) -> None:
+        self._attempts, self._verdict = attempts, verdict
+        self.failures = 0
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, Exception) and self._verdict(exc).kind is Kind.DROP:
+            return False
+        self.failures += 1
+        return self.failures >= self._attempts
 
 
 class StopWhenBroke(stop_base):

@@ -8,11 +8,12 @@ import scheduler
 def test_public_names() -> None:
     assert scheduler.__all__ == sorted(scheduler.__all__)
     assert set(scheduler.__all__) == {
-        "AIMDLimit", "Clock", "ClockBucket", "DeliveryLimit", "Feedback", "FixedLimit", "Governor",
-        "Kind", "Lane", "LatencyBrake", "Limit", "LimitBase", "LimitListener", "Limiter",
-        "LimiterBucket", "MultiObserver", "NullObserver", "Observer", "OrderedResult", "Pacer",
-        "Permit", "RateLearner", "RetriesExhausted", "RetryBudget", "RetryPolicy", "Sample",
-        "ServerLimits", "Sleep", "Verdict", "mark_first_token", "run_ordered",
+        "AIMDLimit", "Breaker", "Clock", "ClockBucket", "DeliveryLimit", "EndpointDown",
+        "EndpointStop", "Feedback", "FixedLimit", "Governor", "Kind", "Lane", "LatencyBrake",
+        "Limit", "LimitBase", "LimitListener", "Limiter", "LimiterBucket", "MultiObserver",
+        "NullObserver", "Observer", "OrderedResult", "Pacer", "Permit", "RateLearner",
+        "RetriesExhausted", "RetryBudget", "RetryPolicy", "Sample", "ServerLimits", "Sleep",
+        "Verdict", "WaitTooLong", "mark_first_token", "run_ordered",
     }  # fmt: skip
 
 

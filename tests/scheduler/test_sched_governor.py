@@ -8,6 +8,8 @@ from sched_fakes import FakeClock, MaxRandom
 
 from scheduler import (
     AIMDLimit,
+    Breaker,
+    EndpointDown,
     Feedback,
     FixedLimit,
     Governor,
@@ -19,6 +21,7 @@ from scheduler import (
     RetryPolicy,
     ServerLimits,
     Verdict,
+    WaitTooLong,
 )
 
 
@@ -172,9 +175,13 @@ async def test_deadline_stops_retries(clock: FakeClock) -> None:
     assert clock() <= 10.0
 
 
-async def test_budget_stops_retries_of_a_dead_endpoint(clock: FakeClock) -> None:
+async def test_budget_delays_retries_and_the_breaker_stops_a_dead_endpoint(
+    clock: FakeClock,
+) -> None:
     budget = RetryBudget(ratio=0.0, min_retries=3, clock=clock)
-    lane = governor(clock, budget=budget).lane("draft", 10, RetryPolicy(attempts=6))
+    breaker = Breaker(failures=10, seconds=5.0)
+    gov = governor(clock, budget=budget, breaker=breaker)
+    lane = gov.lane("draft", 10, RetryPolicy(attempts=6))
     calls = 0
 
     async def dead() -> None:
@@ -182,10 +189,14 @@ async def test_budget_stops_retries_of_a_dead_endpoint(clock: FakeClock) -> None
         calls += 1
         raise ServerError
 
-    for _ in range(5):
-        with pytest.raises(ServerError):
-            await lane.call(dead)
-    assert calls == 5 + 3  # without the budget: 5 * 6
+    results = await asyncio.gather(*(lane.call(dead) for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(r, EndpointDown) for r in results)  # every item stops, none trickles
+    assert "looks down" in str(results[0]) and "server_error" in str(results[0])
+    assert 10 <= calls <= 12  # without the budget: 5 * 6; the budget spaced the retries out
+    assert clock() >= 5.0
+    with pytest.raises(EndpointDown):
+        await lane.call(dead)  # a new call after the breaker opened: no attempt at all
+    assert calls <= 12
 
 
 async def test_header_pacing_engages_when_limits_arrive(clock: FakeClock) -> None:
@@ -236,10 +247,10 @@ async def test_ceiling_per_lane_and_shared_governor_limit(clock: FakeClock) -> N
     assert narrow.ceiling == 4
 
 
-async def test_timeouts_are_drops(clock: FakeClock) -> None:
+async def test_timeouts_are_drops_retried_until_the_deadline(clock: FakeClock) -> None:
     obs = Recorder()
     gov = governor(clock, AIMDLimit(initial=8), observer=obs)
-    lane = gov.lane("draft", 10, RetryPolicy(attempts=1, timeout_s=5.0))
+    lane = gov.lane("draft", 10, RetryPolicy(attempts=1, timeout_s=5.0, deadline_s=12.0))
 
     async def hang() -> None:
         await clock.sleep(100.0)
@@ -247,7 +258,8 @@ async def test_timeouts_are_drops(clock: FakeClock) -> None:
     with pytest.raises(RetriesExhausted) as info:
         await lane.call(hang)
     assert info.value.verdict == Verdict(Kind.DROP, "timeout")
-    assert clock() == 5.0 and gov.limit == 4
+    assert info.value.attempts == 3  # refusals do not count against attempts=1
+    assert clock() == pytest.approx(12.0) and gov.limit <= 4
     assert ("limit", 8, 4, "decrease") in obs.events
     assert ("complete", "timeout", 5.0) in obs.events
 
@@ -333,20 +345,69 @@ async def test_server_paced_429s_cost_no_retry_budget(clock: FakeClock) -> None:
     assert budget.can_retry()  # and none of them spent it
 
 
-async def test_budget_still_bounds_refusals_without_retry_after(clock: FakeClock) -> None:
+async def test_a_spent_budget_delays_refusal_retries_but_every_item_completes(
+    clock: FakeClock,
+) -> None:
     budget = RetryBudget(ratio=0.0, min_retries=2, clock=clock)
-    lane = governor(clock, FixedLimit(4), budget=budget).lane("draft", 10, RetryPolicy(attempts=6))
+    lane = governor(clock, FixedLimit(4), budget=budget).lane("draft", 10, RetryPolicy(attempts=2))
     calls = 0
 
-    async def refused() -> None:
+    async def refused_twice() -> str:
         nonlocal calls
         calls += 1
-        raise RateLimited(retry_after=None)
+        if calls % 3:
+            raise RateLimited(retry_after=None)  # a bare 429: a client-chosen retry
+        return "ok"
 
-    for _ in range(3):
-        with pytest.raises(RateLimited):
-            await lane.call(refused)
-    assert calls == 3 + 2
+    assert [await lane.call(refused_twice) for _ in range(3)] == ["ok"] * 3
+    assert calls == 9  # refusals never count against attempts=2
+    assert clock() >= 60.0  # four of the six retries waited for the budget's window
+
+
+async def test_a_wait_beyond_max_wait_stops_instead_of_sleeping(clock: FakeClock) -> None:
+    lane = governor(clock, max_wait_s=300.0).lane("draft", 10, POLICY)
+
+    async def quota_gone() -> None:
+        raise RateLimited(retry_after=86400.0)
+
+    with pytest.raises(WaitTooLong) as info:
+        await lane.call(quota_gone)
+    assert "86400 s" in str(info.value) and "scheduler.max_wait_s=300" in str(info.value)
+    assert clock() < 1.0  # said at once, not after a day
+
+
+async def test_a_wait_within_a_raised_max_wait_is_obeyed(clock: FakeClock) -> None:
+    lane = governor(clock, max_wait_s=1000.0).lane("draft", 10, POLICY)
+    calls = 0
+
+    async def once() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RateLimited(retry_after=600.0)
+        return "ok"
+
+    assert await lane.call(once) == "ok"
+    assert clock() >= 600.0
+
+
+async def test_a_queued_attempt_is_not_timed_out_while_others_complete(clock: FakeClock) -> None:
+    # A one-slot queueing server: each request waits for the one before it. With a 5 s
+    # timeout, the fourth waits 9 s in the queue, yet nothing is timed out or sent twice.
+    gov = governor(clock, FixedLimit(8))
+    lane = gov.lane("draft", 8, RetryPolicy(attempts=1, timeout_s=5.0))
+    server = asyncio.Lock()
+    sent = 0
+
+    async def queued() -> str:
+        nonlocal sent
+        sent += 1
+        async with server:
+            await clock.sleep(3.0)
+        return "ok"
+
+    assert await asyncio.gather(*(lane.call(queued) for _ in range(4))) == ["ok"] * 4
+    assert sent == 4 and clock() == pytest.approx(12.0)
 
 
 async def test_stated_limits_are_paced_with_a_safety_margin(clock: FakeClock) -> None:
