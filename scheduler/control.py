@@ -219,8 +219,16 @@ class DeliveryLimit(LimitBase):
         return signal > self.tolerance
 
     def recent_rate(self, now: float) -> float | None:
-        """Successes per second over the last window (what a pacer may safely send)."""
-        return self.meter.recent(now, self._window_s())
+        """Successes per second over the last window (what a pacer may safely send).
+
+        Never below half a request per unloaded latency: a pace cut to what a run just
+        managed, again and again, by refusals that slowing down does not stop (a server's
+        periodic 429 bursts, a refusing proxy), would spiral down to nothing.
+        """
+        recent = self.meter.recent(now, self._window_s())
+        if recent is None or self.base_s is None or self.base_s <= 0:
+            return recent
+        return max(recent, 0.5 / self.base_s)
 
     def _window_s(self) -> float:
         return max(self.window_min_s, 4.0 * (self.base_s or 0.0))
@@ -305,14 +313,16 @@ class DeliveryLimit(LimitBase):
     def _on_refusal(self, s: Sample) -> int:
         sent = s.now - s.latency_s
         fresh = sent >= self._last_cut_at
-        self.rate_signal = fresh and 0 < s.inflight <= self._ok_level
+        accepted = s.inflight - 1 if s.others is None else min(s.inflight - 1, s.others)
+        # Refused at a level that had worked, or with nothing else of ours in flight: the
+        # in-flight count was not the cause.
+        self.rate_signal = fresh and (accepted <= 0 or s.inflight <= self._ok_level)
         if not fresh:
             return self._limit  # the same overshoot as the last cut
         self._last_cut_at = s.now
         self.starting = False
-        accepted = s.inflight - 1 if s.others is None else min(s.inflight - 1, s.others)
         if self.rate_signal:  # a level that had worked: mostly the pacer's news; no hold
-            self.window = float(max(self.minimum, min(self._limit, accepted + 1)))
+            self.window = float(max(self.minimum, min(self._limit, max(accepted + 1, 2))))
             self._ok_level = 0
             return self._apply("decrease")
         floor_bdp = math.floor(self.backoff * self.bdp) if self.bdp is not None else 0

@@ -56,12 +56,11 @@ class RetriesExhausted(Exception):
 class RetryBudget:
     """Retries allowed in a sliding window: `min_retries + ratio * first attempts`.
 
-    It throttles only the retries the client chooses to make (500s, refused connections, bad
-    output, timeouts, refusals without a Retry-After): those multiply traffic to a sick
-    endpoint. A retry that does not fit waits until it does (`wait_s`); the budget never fails
-    an item. A 429/503 carrying Retry-After is retried after the server's own delay, behind
-    the cool-down gate that holds every caller of the endpoint, so it does not spend the budget
-    (`Verdict.server_paced`).
+    It throttles the retries of failures that are not refusals (500s, refused connections, bad
+    output): those multiply traffic to a sick endpoint. A retry that does not fit waits until
+    it does (`wait_s`); the budget never fails an item. Refusals (429/503/529/timeouts, with
+    or without Retry-After) do not spend it: the control law already slows their retries (see
+    `draws_on_budget`).
     """
 
     __slots__ = ("_clock", "_firsts", "_retries", "min_retries", "ratio", "window_s")
@@ -178,6 +177,13 @@ class StopWhenBroke(stop_base):
 
 
 def draws_on_budget(state: RetryCallState, verdict: Callable[[BaseException], Verdict]) -> bool:
-    """Whether retrying this attempt's failure spends the retry budget (not server-paced)."""
+    """Whether retrying this attempt's failure spends the retry budget.
+
+    Only failures that are not refusals do (5xx, unreachable, bad output): they leave the
+    concurrency limit and the pace alone, so their retries would multiply traffic to a sick
+    endpoint. A refusal's retry is already bounded by the control law (every refusal lowers
+    the limit and the pace, and the retry waits for both), so throttling it again would only
+    slow a run that the server is serving.
+    """
     exc = state.outcome.exception() if state.outcome else None
-    return not (isinstance(exc, Exception) and verdict(exc).server_paced)
+    return isinstance(exc, Exception) and verdict(exc).kind is Kind.RETRY

@@ -165,6 +165,15 @@ class SchedulerConfig:
     pace_from_headers: bool = True
     gate_jitter: float = 0.1
     retry_budget: float = 0.2
+    law: str = "delivery"  # delivery (scheduler.control.DeliveryLimit) or aimd (AIMDLimit)
+    queue_tolerance: float = 1.3
+    bdp_gain: float = 1.25
+    fast_start_period_s: float = 3.0
+    max_wait_s: float = 300.0
+    item_deadline_s: float = 1800.0
+    breaker_failures: int = 30
+    breaker_s: float = 60.0
+    timeout_patience: float = 4.0
 
 
 @dataclass
@@ -347,6 +356,16 @@ def _check_scheduler(sc: SchedulerConfig) -> None:
     _float_range("scheduler.brake_tolerance", sc.brake_tolerance, 1.01, 100.0)
     _float_range("scheduler.brake_backoff", sc.brake_backoff, 0.05, 1.0)
     _float_range("scheduler.gate_jitter", sc.gate_jitter, 0.0, 1.0)
+    if sc.law not in ("delivery", "aimd"):
+        raise ConfigError("scheduler.law", f"must be delivery or aimd (got {sc.law!r})")
+    _float_range("scheduler.queue_tolerance", sc.queue_tolerance, 1.01, 100.0)
+    _float_range("scheduler.bdp_gain", sc.bdp_gain, 1.0, 10.0)
+    _float_range("scheduler.fast_start_period_s", sc.fast_start_period_s, 0.01, 3600.0)
+    _float_range("scheduler.max_wait_s", sc.max_wait_s, 0.0, 7 * 86_400.0)
+    _float_range("scheduler.item_deadline_s", sc.item_deadline_s, 1.0, 7 * 86_400.0)
+    _int_range("scheduler.breaker_failures", sc.breaker_failures, 1, 1_000_000)
+    _float_range("scheduler.breaker_s", sc.breaker_s, 0.0, 86_400.0)
+    _float_range("scheduler.timeout_patience", sc.timeout_patience, 1.0, 100.0)
     for key, value in (("scheduler.rpm", sc.rpm), ("scheduler.tpm", sc.tpm)):
         if value is not None:
             _float_range(key, value, 0.001, 1e12)

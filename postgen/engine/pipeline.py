@@ -19,7 +19,7 @@ from postgen.observe.result import RunResult
 from postgen.observe.stats import RunStats, describe_failure
 from postgen.stages import extract_card, score_card, select_top, synthesize_post, write_candidate
 from postgen.stages.publish import topic_keywords
-from scheduler import MultiObserver, Observer, run_ordered
+from scheduler import EndpointStop, MultiObserver, Observer, run_ordered
 
 __all__ = ["make_brief", "run", "stage_callers"]
 
@@ -74,6 +74,8 @@ async def run(
     except RunAborted as exc:  # the store cannot keep answers: stop paying for more of them
         result.error = str(exc)
         result.stopped = "store"
+    except EndpointStop as exc:  # the breaker opened, or a wait beyond scheduler.max_wait_s
+        result.error = str(exc)
     except asyncio.CancelledError:  # Ctrl-C or SIGTERM (postgen.cli.signals): keep what we have
         if (task := asyncio.current_task()) is not None:
             task.uncancel()
@@ -97,7 +99,7 @@ def stage_callers(
     observers: Sequence[Observer] = (),
 ) -> dict[str, StageCaller]:
     """One caller per stage, all sharing one governor: the endpoint's limits are shared."""
-    governor = build_governor(settings, MultiObserver([stats, *observers]))
+    governor = build_governor(settings, MultiObserver([stats, *observers]), name=endpoint)
     mode = settings.structured_output()
     negotiator = endpoint_negotiator(mode, endpoint, store)
     stats.negotiation = negotiator
@@ -212,7 +214,7 @@ class _Flow:
         st.items += 1
         try:
             value = await make()
-        except (FatalLLMError, RunAborted):  # the whole run stops, not just this item
+        except (FatalLLMError, RunAborted, EndpointStop):  # the whole run stops, not this item
             raise
         except Exception as exc:
             st.record_item(item, exc)
@@ -228,7 +230,11 @@ async def _each(
     ids: list[int], fn: Callable[[int], Awaitable[None]], *, concurrency: int | None = 1
 ) -> None:
     outcome = await run_ordered(
-        ids, fn, concurrency=concurrency, second_pass=False, fatal=(FatalLLMError, RunAborted)
+        ids,
+        fn,
+        concurrency=concurrency,
+        second_pass=False,
+        fatal=(FatalLLMError, RunAborted, EndpointStop),
     )
     for error in outcome.errors.values():
         raise error  # _record catches item failures; anything left here is a bug

@@ -7,6 +7,8 @@ from postgen.llm.classify import feedback, verdict_for
 from postgen.llm.client import streaming_reply_bound_s
 from scheduler import (
     AIMDLimit,
+    Breaker,
+    DeliveryLimit,
     FixedLimit,
     Governor,
     LatencyBrake,
@@ -35,6 +37,10 @@ def build_governor(settings: Settings, observer: Observer, *, name: str | None =
         budget=RetryBudget(ratio=sc.retry_budget),
         pace_from_headers=sc.pace_from_headers and settings.parallel,
         learner=RateLearner() if settings.parallel and sc.learn_rate else None,
+        max_wait_s=sc.max_wait_s,
+        item_deadline_s=sc.item_deadline_s,
+        breaker=Breaker(failures=sc.breaker_failures, seconds=sc.breaker_s),
+        timeout_patience=sc.timeout_patience,
     )
 
 
@@ -73,6 +79,15 @@ def _limit(settings: Settings, sc: SchedulerConfig) -> Limit:
         return FixedLimit(1)
     if sc.kind == "fixed":
         return FixedLimit(sc.maximum)
+    if sc.law == "delivery":
+        return DeliveryLimit(
+            initial=sc.initial,
+            minimum=sc.minimum,
+            maximum=sc.maximum,
+            tolerance=sc.queue_tolerance,
+            gain=sc.bdp_gain,
+            blind_period_s=sc.fast_start_period_s,
+        )
     brake = (
         LatencyBrake(tolerance=sc.brake_tolerance, backoff=sc.brake_backoff)
         if sc.latency_brake

@@ -25,6 +25,7 @@ from scheduler import Feedback, Kind, Verdict
 __all__ = ["feedback", "verdict_for"]
 
 _TOO_LARGE = "request too large"
+_ITEM_ONLY = frozenset({"context_length"})  # ContextTooLong: the prompt exceeds the window
 
 
 def verdict_for(exc: BaseException) -> Verdict:
@@ -35,10 +36,14 @@ def verdict_for(exc: BaseException) -> Verdict:
         return Verdict(Kind.DROP, exc.reason, retry_after=_wait(exc), throttled=True)
     if isinstance(exc, Overloaded):
         return Verdict(Kind.DROP, "overloaded", retry_after=_wait(exc))
-    if isinstance(exc, Timeout | TimeoutError):
+    if isinstance(exc, Timeout):
+        return Verdict(Kind.DROP, exc.reason)  # "timeout", or "stalled" mid-reply
+    if isinstance(exc, TimeoutError):
         return Verdict(Kind.DROP, "timeout")
     if isinstance(exc, FatalLLMError):
         return Verdict(Kind.FATAL, exc.reason)
+    if isinstance(exc, LLMError) and exc.reason in _ITEM_ONLY:
+        return Verdict(Kind.FAIL, exc.reason)  # this prompt can never pass: fail the item
     if isinstance(exc, LLMError):  # 5xx, refused connections, malformed bodies
         return Verdict(Kind.RETRY, exc.reason)
     return Verdict(Kind.FAIL, "error")

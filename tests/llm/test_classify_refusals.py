@@ -118,3 +118,18 @@ def test_feedback_carries_input_tokens_and_a_streamed_ttft() -> None:
     fb = feedback(done)
     assert (fb.input_tokens, fb.output_tokens, fb.ttft_s) == (120, 8, None)
     assert fb.limits is not None and fb.limits.limit_requests == 60
+
+
+def test_a_prompt_over_the_context_window_fails_its_item_only() -> None:
+    class ContextTooLong(LLMError):  # the client's class for HTTP 400 context_length_exceeded
+        reason = "context_length"
+
+    assert verdict_for(ContextTooLong("prompt too long", status=400)).kind is Kind.FAIL
+
+
+def test_a_stalled_reply_is_a_refusal_keeping_its_reason() -> None:
+    class Stalled(Timeout):
+        reason = "stalled"
+
+    v = verdict_for(Stalled("no bytes for 30 s"))
+    assert v.kind is Kind.DROP and v.reason == "stalled"

@@ -345,23 +345,38 @@ async def test_server_paced_429s_cost_no_retry_budget(clock: FakeClock) -> None:
     assert budget.can_retry()  # and none of them spent it
 
 
-async def test_a_spent_budget_delays_refusal_retries_but_every_item_completes(
-    clock: FakeClock,
-) -> None:
+async def test_a_spent_budget_delays_retries_but_every_item_completes(clock: FakeClock) -> None:
     budget = RetryBudget(ratio=0.0, min_retries=2, clock=clock)
-    lane = governor(clock, FixedLimit(4), budget=budget).lane("draft", 10, RetryPolicy(attempts=2))
+    lane = governor(clock, FixedLimit(4), budget=budget).lane("draft", 10, RetryPolicy(attempts=3))
+    calls = 0
+
+    async def fails_twice() -> str:
+        nonlocal calls
+        calls += 1
+        if calls % 3:
+            raise ServerError
+        return "ok"
+
+    assert [await lane.call(fails_twice) for _ in range(3)] == ["ok"] * 3
+    assert calls == 9
+    assert clock() >= 60.0  # four of the six retries waited for the budget's window
+
+
+async def test_bare_refusals_are_retried_without_spending_the_budget(clock: FakeClock) -> None:
+    budget = RetryBudget(ratio=0.0, min_retries=1, clock=clock)
+    lane = governor(clock, FixedLimit(4), budget=budget).lane("draft", 10, RetryPolicy(attempts=1))
     calls = 0
 
     async def refused_twice() -> str:
         nonlocal calls
         calls += 1
         if calls % 3:
-            raise RateLimited(retry_after=None)  # a bare 429: a client-chosen retry
+            raise RateLimited(retry_after=None)  # a bare 429
         return "ok"
 
     assert [await lane.call(refused_twice) for _ in range(3)] == ["ok"] * 3
-    assert calls == 9  # refusals never count against attempts=2
-    assert clock() >= 60.0  # four of the six retries waited for the budget's window
+    assert calls == 9 and budget.can_retry()  # refusals never count against attempts=1
+    assert clock() < 5.0
 
 
 async def test_a_wait_beyond_max_wait_stops_instead_of_sleeping(clock: FakeClock) -> None:
