@@ -57,6 +57,7 @@ TTFT_S, PER_TOKEN_S = (
 )  # the simulator's defaults; service = (ttft + per_token * n) * scale
 SIM_SEED = 7
 STRATEGIES = ("sequential", "fixed5", "fixed16", "oracle", "adaptive")
+REFUSALS = ("rate_limited", "overloaded", "timeout")
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,15 @@ class Scenario:
     headers: bool = True
     schedule: tuple[tuple[float, int], ...] = ()  # (seconds after start, new capacity)
     clients: int = 1
+    retry_after: bool = True
+    profile: str | None = None  # a `python -m postgen.sim --profile` name, when it has them
 
     def sim_args(self) -> list[str]:
         args = ["--time-scale", str(self.time_scale), "--seed", str(SIM_SEED)]
+        if self.profile:
+            args += ["--profile", self.profile]
+        if not self.retry_after:
+            args.append("--no-retry-after")
         if self.rpm:
             args += ["--rpm", str(self.rpm)]
         if self.capacity:
@@ -90,51 +97,78 @@ class Scenario:
         return max(1.0, self.rpm / 6) if self.rpm else 0.0
 
 
+def _matrix() -> list[Scenario]:
+    """Every signal style x {rate limit, capacity limit, both, a mid-run capacity drop}.
+
+    Styles: `headers` (rate-limit headers and Retry-After on every 429) and `bare` (no
+    rate-limit headers, no Retry-After: the scheduler is told nothing). Capacity overflow is
+    answered 503 by this simulator. Requests take 55-100 ms (time scale 0.02).
+    """
+    out = []
+    for style, headers in (("headers", True), ("bare", False)):
+        kw = {"headers": headers, "retry_after": headers}
+        out += [
+            Scenario(f"{style}_rate", f"{style}: hidden RPM 3600", 900, 900, 0.02, 3600, **kw),
+            Scenario(f"{style}_capacity", f"{style}: capacity 8", 600, 600, 0.02, capacity=8, **kw),
+            Scenario(
+                f"{style}_both",
+                f"{style}: RPM 3600 + capacity 12",
+                900,
+                900,
+                0.02,
+                3600,
+                capacity=12,
+                **kw,
+            ),
+            Scenario(
+                f"{style}_drop",
+                f"{style}: capacity 12 -> 6 at 3 s",
+                800,
+                800,
+                0.02,
+                capacity=12,
+                schedule=((3.0, 6),),
+                **kw,
+            ),
+        ]
+    return out
+
+
 SCENARIOS = {
     s.name: s
     for s in (
-        Scenario("rpm_headers", "hidden RPM 3600, rate headers", 1800, 1080, 0.02, rpm=3600),
+        *_matrix(),
         Scenario(
-            "rpm_no_headers", "hidden RPM 3600, no headers", 1800, 1080, 0.02, 3600, headers=False
-        ),
-        Scenario(
-            "capacity8", "hidden capacity 8 (+4 queued)", 1600, 800, 0.02, capacity=8, queue=4
-        ),
-        Scenario(
-            "capacity_halved",
-            "capacity 16 -> 8 at 3 s (+4 queued)",
-            2400,
-            1400,
+            "queueing",
+            "queueing server: capacity 2, unbounded queue",
+            120,
+            120,
             0.02,
-            capacity=16,
-            queue=4,
-            schedule=((3.0, 8),),
+            capacity=2,
+            queue=100_000,
         ),
-        Scenario(
-            "capacity24", "hidden capacity 24 (+6 queued)", 3000, 1500, 0.03, capacity=24, queue=6
-        ),
+        Scenario("slow_calls", "slow calls (1.6-4 s each), capacity 32", 96, 96, 1.0, capacity=32),
         Scenario(
             "two_clients",
-            "two processes, one RPM 3600 quota",
-            1800,
-            1080,
+            "two processes, one RPM 3600 quota, bare 429s",
+            1200,
+            1200,
             0.02,
             rpm=3600,
             clients=2,
+            headers=False,
+            retry_after=False,
         ),
     )
 }
 # --quick runs the adaptive scheduler, the oracle (not where it is told only the lower of two
-# capacities) and the baseline each target compares with; the full run runs every strategy.
-QUICK_BASELINES = {
-    "capacity8": ("fixed16",),
-    "capacity24": ("fixed5",),
-}
+# capacities) and fixed 16; the full run runs every strategy.
+QUICK_BASELINES: dict[str, tuple[str, ...]] = {}
 SAMPLED = 200  # requests timed for an estimated row (sequential; fixed 5 with no rate limit)
 
 
 def quick_strategies(sc: Scenario, wanted: list[str]) -> list[str]:
-    keep = {"adaptive", *QUICK_BASELINES.get(sc.name, ()), *(() if sc.schedule else ("oracle",))}
+    keep = {"adaptive", "fixed16", *QUICK_BASELINES.get(sc.name, ()), "oracle"}
     return [s for s in wanted if s in keep]
 
 
@@ -340,7 +374,7 @@ def _capacity_time(sc: Scenario, work: float, offset_s: float) -> float:
 
 
 def summarize(sc: Scenario, rec: RunRecord, bound: float) -> dict[str, Any]:
-    throttled = rec.outcomes.get("rate_limited", 0) + rec.outcomes.get("overloaded", 0)
+    throttled = sum(rec.outcomes.get(k, 0) for k in REFUSALS)
     return {
         "scenario": sc.name,
         "strategy": rec.strategy,
@@ -369,6 +403,7 @@ def run_single(sc: Scenario, strategy: str, quick: bool) -> tuple[dict[str, Any]
     with SimProcess(sc.sim_args()) as sim:
         rec = asyncio.run(drive(sim.base_url, strategy, sc, workload(n)))
         offset = rec.wall_start - time.time() + time.monotonic() - sim.started_at
+        peak_held = sim.stats().get("peak_concurrency")
     full_n = sc.quick_requests if quick else sc.requests
     if estimated:
         rec.makespan_s *= full_n / n
@@ -376,6 +411,7 @@ def run_single(sc: Scenario, strategy: str, quick: bool) -> tuple[dict[str, Any]
     services = service_times(sc, workload(full_n))
     row = summarize(sc, rec, lower_bound(sc, services, offset))
     row["estimated"] = estimated
+    row["peak_held"] = peak_held
     if sc.schedule and strategy == "adaptive":
         row["recovery"] = recovery(sc, rec, offset)
     return row, rec
@@ -456,7 +492,7 @@ def run_two_clients(sc: Scenario, strategy: str, quick: bool) -> tuple[dict[str,
     quota = sc.burst + sc.rpm / 60 * (end - start)
     total = sum(len(d["done_at"]) for d in data)
     attempts = sum(d["attempts"] for d in data)
-    throttled = sum(d["outcomes"].get("rate_limited", 0) for d in data)
+    throttled = sum(d["outcomes"].get(k, 0) for d in data for k in REFUSALS)
     bound = lower_bound(sc, service_times(sc, workload(n * sc.clients)), 0.0)
     row = {
         "scenario": sc.name,
@@ -473,6 +509,7 @@ def run_two_clients(sc: Scenario, strategy: str, quick: bool) -> tuple[dict[str,
         "jain_index": round(jain, 4),
         "combined_share": round(total / quota, 3),
         "sim_status_counts": stats.get("by_status"),
+        "peak_held": stats.get("peak_concurrency"),
         "estimated": False,
     }
     return row, data
@@ -556,10 +593,10 @@ def pipeline_rss(iterations: int) -> dict[str, Any]:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| scenario | strategy | W | makespan s | bound s | ratio | 429+503 "
-        "| retries/req | failed |"
+        "| scenario | strategy | W | makespan s | bound s | ratio | refused "
+        "| retries/req | lost | peak held |"
     )
-    lines = [head, "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+    lines = [head, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in rows:
         if r["scenario"] == "overhead":
             continue
@@ -567,7 +604,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['scenario']} | {r['strategy']} | {r['requests']} | {r['makespan_s']:.2f}{est} "
             f"| {r['lower_bound_s']:.2f} | {r['ratio']:.2f} | {100 * r['throttled_fraction']:.1f}% "
-            f"| {r['retries_per_request']:.2f} | {r['failed']} |"
+            f"| {r['retries_per_request']:.2f} | {r['failed']} | {r.get('peak_held', '')} |"
         )
     return "\n".join(lines)
 

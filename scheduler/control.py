@@ -219,16 +219,16 @@ class DeliveryLimit(LimitBase):
         return signal > self.tolerance
 
     def recent_rate(self, now: float) -> float | None:
-        """Successes per second over the last window (what a pacer may safely send).
+        """Successes per second over the last window (where a pacer may start)."""
+        return self.meter.recent(now, self._window_s())
 
-        Never below half a request per unloaded latency: a pace cut to what a run just
-        managed, again and again, by refusals that slowing down does not stop (a server's
-        periodic 429 bursts, a refusing proxy), would spiral down to nothing.
+    def rate_floor(self) -> float | None:
+        """Half a request per unloaded latency: the least a pacer should fall to.
+
+        Refusals that slowing down does not stop (a server's periodic 429 bursts, a refusing
+        proxy) would otherwise cut the pace again and again, down to nothing.
         """
-        recent = self.meter.recent(now, self._window_s())
-        if recent is None or self.base_s is None or self.base_s <= 0:
-            return recent
-        return max(recent, 0.5 / self.base_s)
+        return None if self.base_s is None or self.base_s <= 0 else 0.5 / self.base_s
 
     def _window_s(self) -> float:
         return max(self.window_min_s, 4.0 * (self.base_s or 0.0))

@@ -259,7 +259,7 @@ class Governor:
             permit.dropped(stage=stage)  # every refusal lowers the limit ...
             if limit.rate_signal:  # ... and one at a level that had worked teaches the pace
                 delivered = limit.recent_rate(self.clock())
-                self.throttled(sent_at, verdict.retry_after, delivered)
+                self.throttled(sent_at, verdict.retry_after, delivered, limit.rate_floor())
             return
         # AIMD semantics: a 429 teaches the learner instead of cutting, if there is one.
         if not (verdict.throttled and self.throttled(sent_at, verdict.retry_after)):
@@ -296,13 +296,18 @@ class Governor:
                 self.pacer.learn(self._rate_rpm())
 
     def throttled(
-        self, sent_at: float, retry_after: float | None = None, delivered: float | None = None
+        self,
+        sent_at: float,
+        retry_after: float | None = None,
+        delivered: float | None = None,
+        least: float | None = None,
     ) -> bool:
         """A request sent at `sent_at` was refused; return whether the rate learner took it."""
         if self.learner is None:
             return False
         old = self.learner.rate
-        if self.learner.on_throttle(sent_at, self.clock(), retry_after, delivered) != old:
+        now = self.clock()
+        if self.learner.on_throttle(sent_at, now, retry_after, delivered, least) != old:
             self.pacer.learn(self._rate_rpm())
         return True
 

@@ -233,7 +233,9 @@ class Pacer:
             return old
         if on_loop:
             return LimiterBucket(rate, burst, fresh=old is None)
-        level = old.used if isinstance(old, ClockBucket) else (0.0 if old is None else burst)
+        # From a limiter bucket only when the server began stating `remaining`: the sync that
+        # follows sets the level, so start empty rather than spent.
+        level = old.used if isinstance(old, ClockBucket) else 0.0
         return ClockBucket(rate, burst, self._clock, level)
 
     def _delay(self, tokens: int, *, clock_only: bool = False) -> float:
@@ -375,11 +377,13 @@ class RateLearner:
         now: float,
         retry_after: float | None = None,
         delivered: float | None = None,
+        least: float | None = None,
     ) -> float | None:
         """A request sent at `sent_at` was refused at `now`; return the new rate.
 
         `delivered`: successes per second the caller measured just before (its recent
         delivery rate); the first cut paces at `floor` x it rather than halving a guess.
+        `least`: no cut goes below this rate.
         """
         self._throttles.append(now)
         if retry_after is not None and retry_after > 0:
@@ -390,7 +394,7 @@ class RateLearner:
             # of a rate: the higher of the hint and the measured rate is the safer first pace.
             known = [r for r in (self._hint(), delivered) if r is not None and r > 0]
             if known:
-                self._change(max(self.floor * max(known), _MIN_RATE), now)
+                self._change(max(self.floor * max(known), least or 0.0, _MIN_RATE), now)
             elif (measured := self._measured_before()) is not None:
                 self._change(measured * self.backoff, now)
             return self.rate
@@ -404,8 +408,8 @@ class RateLearner:
         new = self.rate * self.backoff
         if hint is not None:
             new = max(new, self.floor * hint)
-        if delivered is not None:  # never far below what was just delivered
-            new = max(new, self.floor * delivered)
+        if least is not None:
+            new = max(new, least)
         if new < self.rate:
             self._change(max(new, _MIN_RATE), now)
         return self.rate

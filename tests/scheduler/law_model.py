@@ -184,7 +184,9 @@ def drive(
             limit.update(Sample(now, now - sent, at_send, True, stage=job.kind, others=inflight))
             before = learner.rate
             if limit.rate_signal:
-                learner.on_throttle(sent, now, server.retry_after_s, limit.recent_rate(now))
+                learner.on_throttle(
+                    sent, now, server.retry_after_s, limit.recent_rate(now), limit.rate_floor()
+                )
             if learner.rate is not None and learner.rate != before:
                 next_send = now + 1.0 / learner.rate  # a new pace starts with no burst
             wait = server.retry_after_s if server.retry_after_s is not None else retry_s
