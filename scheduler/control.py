@@ -9,9 +9,9 @@ Estimates, each a pure function of the samples fed in (times come from the calle
 * Unloaded latency, like for like (`LatencyEnvelope`). Per stage (a stage is one kind of
   prompt: its input size is roughly fixed) and per quarter-octave of output tokens, the
   lowest latency seen. The unloaded latency expected for a request is the lowest entry of its
-  stage at its size or larger (more tokens never come back faster); with only smaller sizes
-  seen, the nearest one scaled in proportion to the tokens (an upper bound: latency grows at
-  most linearly in output tokens). So a stage of long prompts and short replies is compared
+  stage at its size or larger (more tokens never come back faster), or a smaller size scaled
+  up in proportion to the tokens (latency grows at most linearly in output tokens): the
+  lowest of these upper bounds. So a stage of long prompts and short replies is compared
   with itself, never with another stage, and a long reply never looks like a queue.
   Time to first token, when the client reports it (`scheduler.mark_first_token`), has its
   own envelope per stage: it measures the queue without the generation in it.
@@ -36,7 +36,8 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   for a long time, so while nothing at all has been acknowledged, L doubles every
   `blind_period_s` of full use (`tick`): 20 slow calls are all in flight within a few
   seconds, not after the first 20 s call returns.
-* Queue. A queue signal on a request sent after the last cut sets `L = min(L, round(bdp))`:
+* Queue. A queue signal (in fast start: two inflated samples in a row, HyStart's early exit)
+  on a request sent after the last cut sets `L = min(L, round(bdp))`:
   drain to what the server delivers; it ends fast start. Repeated signals of the same queue
   leave L there (idempotent), so a queueing server (llama.cpp, Ollama, vLLM at saturation)
   settles at its capacity, with at most one or two requests waiting.
@@ -103,11 +104,12 @@ class LatencyEnvelope:
         if not classes:
             return None
         c = size_class(tokens)
-        larger = [v for k, v in classes.items() if k >= c]
-        if larger:
-            return min(larger)
-        nearest = max(classes)  # every known class is smaller: scale up, linearly at most
-        return classes[nearest] * math.pow(2.0, (c - nearest + 1) / _STEPS_PER_OCTAVE)
+        # Each known class bounds this one from above: a larger reply as is (more tokens never
+        # come back faster), a smaller one scaled up as if latency were linear in tokens.
+        return min(
+            v if k >= c else v * math.pow(2.0, (c - k + 1) / _STEPS_PER_OCTAVE)
+            for k, v in classes.items()
+        )
 
 
 class DeliveryMeter:
@@ -187,6 +189,7 @@ class DeliveryLimit(LimitBase):
         self.queue = 1.0
         self.queue_ttft = 1.0
         self.base_s: float | None = None
+        self._inflated = 0  # consecutive samples above tolerance (fast start's early exit)
         self._ttft_seen = False
         self._ttft_fresh = 0  # successes without a first-token report since the last one
         self._acked = False
@@ -213,7 +216,13 @@ class DeliveryLimit(LimitBase):
 
     @property
     def queued(self) -> bool:
-        """Whether requests wait at the server now (latency above the unloaded envelope)."""
+        """Whether requests wait at the server now (latency above the unloaded envelope).
+
+        In fast start two inflated samples in a row are enough (HyStart's idea: a doubling
+        left running until the average moves fills the queue); after it, the average decides.
+        """
+        if self.starting and self._inflated >= 2:
+            return True
         streaming = self._ttft_seen and self._ttft_fresh < 8
         signal = self.queue_ttft if streaming else self.queue
         return signal > self.tolerance
@@ -248,6 +257,7 @@ class DeliveryLimit(LimitBase):
         if expected is not None and expected > 0:
             ratio = ttft_s / expected
             self.queue_ttft += self.smoothing * (ratio - self.queue_ttft)
+            self._inflated = self._inflated + 1 if ratio > self.tolerance else 0
         self._ttft_seen, self._ttft_fresh = True, 0
         self._acked = True
         if sent_at < self._last_cut_at:
@@ -282,7 +292,10 @@ class DeliveryLimit(LimitBase):
         expected = self.envelope.expected(s.stage, s.output_tokens)
         self.envelope.observe(s.stage, s.output_tokens, s.latency_s)
         if expected is not None and expected > 0:
-            self.queue += self.smoothing * (s.latency_s / expected - self.queue)
+            ratio = s.latency_s / expected
+            self.queue += self.smoothing * (ratio - self.queue)
+            if s.ttft_s is None:
+                self._inflated = self._inflated + 1 if ratio > self.tolerance else 0
         base = s.latency_s if expected is None else min(expected, s.latency_s)
         self.base_s = base if self.base_s is None else self.base_s + 0.1 * (base - self.base_s)
         self.meter.record(sent, s.now, self._window_s())
