@@ -134,10 +134,59 @@ def _matrix() -> list[Scenario]:
     return out
 
 
+def _profiles() -> list[Scenario]:
+    """Real providers' refusal styles (`python -m postgen.sim --profile`), told nothing."""
+    out = [
+        Scenario(
+            f"{name}_both",
+            f"{name} profile: RPM 3600 + capacity 12",
+            900,
+            900,
+            0.02,
+            3600,
+            capacity=12,
+            profile=name,
+        )
+        for name in ("openai", "azure", "anthropic")
+    ]
+    out += [
+        Scenario(
+            "bare429_capacity",
+            "bare profile: capacity 8, overflow answered by a bare 429",
+            600,
+            600,
+            0.02,
+            capacity=8,
+            profile="bare",
+        ),
+        Scenario(
+            "overload503_capacity",
+            "overload503 profile: capacity 8, 503 + Retry-After: 1",
+            600,
+            600,
+            0.02,
+            capacity=8,
+            profile="overload503",
+        ),
+        Scenario(
+            "llamacpp",
+            "llamacpp profile: one slot, unbounded queue",
+            40,
+            40,
+            0.02,
+            capacity=1,
+            queue=-1,
+            profile="llamacpp",
+        ),
+    ]
+    return out
+
+
 SCENARIOS = {
     s.name: s
     for s in (
         *_matrix(),
+        *_profiles(),
         Scenario(
             "queueing",
             "queueing server: capacity 2, unbounded queue",
