@@ -131,15 +131,19 @@ class DeliveryMeter:
         span = max(now - sent_at, 1e-3)
         delivered = len(self._done) - bisect.bisect_right(self._done, sent_at)
         rate = delivered / span
+        # A sliding-window maximum: samples kept in decreasing order, so the head is the max
+        # and each sample is pushed and popped once (O(1) per success, not O(window)).
+        while self._samples and self._samples[-1][1] <= rate:
+            self._samples.pop()
         self._samples.append((now, rate))
-        while self._samples and self._samples[0][0] < now - window_s:
+        while self._samples[0][0] < now - window_s:
             self._samples.popleft()
         return rate
 
     @property
     def rate(self) -> float | None:
         """Largest recent sample, or None before any."""
-        return max((r for _, r in self._samples), default=None)
+        return self._samples[0][1] if self._samples else None
 
     def recent(self, now: float, window_s: float) -> float | None:
         """Successes per second completed in the last `window_s`, or None before any."""
