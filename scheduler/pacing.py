@@ -53,7 +53,9 @@ class ClockBucket:
     def wait_s(self, amount: float) -> float:
         self._leak()
         over = self._level + min(amount, self.max_rate) - self.max_rate
-        return max(0.0, over * 60.0 / self.rate_per_min)
+        # A rounding residue is not a wait: sleeping 1e-17 s on a clock that cannot advance
+        # by that much would never drain it (a livelock on a fake clock).
+        return 0.0 if over <= 1e-9 else over * 60.0 / self.rate_per_min
 
     async def take(self, amount: float) -> None:
         self._leak()

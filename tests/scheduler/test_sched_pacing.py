@@ -5,6 +5,7 @@ from sched_fakes import FakeClock
 
 from scheduler import (
     AIMDLimit,
+    ClockBucket,
     Governor,
     Kind,
     Pacer,
@@ -143,3 +144,11 @@ async def test_a_throttled_429_teaches_the_learner_and_leaves_the_limit(clock: F
     assert gov.limit == 8
     assert gov.learner is not None and gov.learner.rate == pytest.approx(5.0, rel=0.1)
     assert gov.pacer.rpm == pytest.approx(300.0, rel=0.1)
+
+
+def test_a_rounding_residue_in_the_bucket_is_not_a_wait() -> None:
+    now = [1234.5678]
+    bucket = ClockBucket(300.0, 1.0, lambda: now[0], level=1.0)
+    wait = bucket.wait_s(1.0)
+    now[0] += wait  # sleeping exactly the wait leaves at most a rounding residue
+    assert bucket.wait_s(1.0) == 0.0
