@@ -140,11 +140,14 @@ async def test_a_context_overflow_fails_its_item_not_the_run(tmp_path: Path) -> 
 
 
 async def test_a_timeout_names_its_value_and_setting_and_the_run_goes_on(tmp_path: Path) -> None:
-    # Every request hangs 30 s; the attempt bound is 0.3 s and there is one attempt.
+    # Every request hangs 30 s; the attempt bound is 0.3 s. A timeout is a refusal, retried
+    # until the item's deadline (issue 12), so the item gives up at a 1 s deadline, naming
+    # its last timeout.
     config = SimConfig(time_scale=0.0, hang_rate=1.0, hang_s=30.0)
     overrides = (
         "stage.candidates.retry.timeout_s=0.3",
         "stage.candidates.retry.attempts=1",
+        "scheduler.item_deadline_s=1",
         "synthesis=false",
         *SMALL,
     )
