@@ -26,7 +26,7 @@ from postgen.engine.sync import run_sync
 from postgen.errors import FatalLLMError, RunAborted
 from postgen.llm import api_key_from_env
 from postgen.observe.stats import RunStats, StageStats, describe_failure
-from scheduler import OrderedResult, run_ordered
+from scheduler import EndpointStop, OrderedResult, run_ordered
 
 __all__ = [
     "OVERRIDES_ENV",
@@ -159,7 +159,7 @@ async def _drive(
             lambda item: work(item, caller, settings),
             on_done=settle,
             second_pass=False,  # the lane already makes one serialised last attempt
-            fatal=(FatalLLMError, RunAborted),
+            fatal=(FatalLLMError, RunAborted, EndpointStop),
         )
     finally:
         await client.aclose()

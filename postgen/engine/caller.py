@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from pydantic import BaseModel
 
 from postgen.engine.structured import Fix, extract_json_object, schema_for, validate_model
-from postgen.errors import ContextTooLong, InvalidOutput, LLMError, Truncated
+from postgen.errors import InvalidOutput, Truncated
 from postgen.llm.negotiate import (
     AUTO_ORDER,
     FormNegotiator,
@@ -199,15 +199,11 @@ class StageCaller:
         sent: list[ChatRequest] = []
 
         async def attempt() -> Completion:
-            try:
-                return await self.negotiator.send(request, self._complete, sent=sent)
-            except ContextTooLong as exc:
-                raise _NotRetryable(exc) from None
+            return await self.negotiator.send(request, self._complete, sent=sent)
 
-        try:
-            completion = await self._lane.call_with_fallback(attempt, est_tokens=est)
-        except _NotRetryable as wrapped:
-            raise wrapped.error from None
+        # A context-length refusal is classified FAIL (postgen.llm.classify): the item fails at
+        # once with its own reason, since the same prompt would overflow again.
+        completion = await self._lane.call_with_fallback(attempt, est_tokens=est)
         if sent and sent[-1] != request:  # the form was refused: the answer is the new form's
             key = call_key(self.params.endpoint, sent[-1], item)
         if self._store is not None:
@@ -247,16 +243,6 @@ def endpoint_negotiator(mode: str, endpoint: str, store: CallStore | None) -> Fo
             store.put(key, form_record(form))  # replays of this endpoint need no probing
 
     return FormNegotiator(mode, known=known, on_settle=remember)
-
-
-class _NotRetryable(Exception):
-    """Carries an LLMError that no retry can fix (the same prompt overflows again) past the
-    lane as a plain failure (Kind.FAIL), so that the item fails at once with its own reason.
-    Once `postgen.llm.classify` routes ContextTooLong to FAIL itself, this can go."""
-
-    def __init__(self, error: LLMError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 def call_key(endpoint: str, request: ChatRequest, item: str) -> str:
