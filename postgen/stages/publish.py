@@ -168,7 +168,10 @@ def seo_title(title: str) -> str | None:
     title = " ".join(title.split())
     if len(title) <= MAX_TITLE:
         return None
-    cut = title[: MAX_TITLE + 1].rsplit(" ", 1)[0].rstrip(" ,;:–—-")
+    words = title[: MAX_TITLE + 1].rsplit(" ", 1)[0].split()
+    while len(words) > 1 and words[-1].lower().strip(",;:–—-") in _STOP:
+        words.pop()  # "... Changes and" reads cut off; "... Changes" does not
+    cut = " ".join(words).rstrip(" ,;:–—-")
     return cut if cut else title[:MAX_TITLE]
 
 

@@ -79,3 +79,9 @@ def test_model_keywords_are_kept_only_as_phrases_the_post_uses() -> None:
         body,
     )
     assert keywords == ["continuous delivery", "feature flags", "Small teams"]
+
+
+def test_an_seo_title_does_not_end_on_a_stop_word() -> None:
+    title = "Zero-downtime Database Migrations, a Story of Many Small Changes and of the Results"
+    assert len(title[: title.index(" of the")]) <= MAX_TITLE  # the cut would end on "of the"
+    assert seo_title(title) == "Zero-downtime Database Migrations, a Story of Many Small Changes"
