@@ -28,14 +28,17 @@ from typing import IO, Any
 
 from loguru import logger
 
+from postgen.llm.text import MIN_SECRET_PREFIX
+from postgen.llm.text import redact as redact_secret
+
 __all__ = ["LOG_FILE", "MIN_FRAGMENT", "Redactor", "run_logging"]
 
 LOG_FILE = "postgen.log"
 _STDERR_FORMAT = "<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}"
 _FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {name}:{line} {message}"
 _MASK = "***"
-# The shortest prefix of a secret that is blanked wherever it appears.
-MIN_FRAGMENT = 8
+# The shortest prefix of a secret that is blanked wherever it appears (one rule, the client's).
+MIN_FRAGMENT = MIN_SECRET_PREFIX
 _PATTERNS = (
     # "Authorization: Bearer abc", "'authorization': 'Basic abc'", "api-key: abc", "x-api-key=abc"
     re.compile(
@@ -62,7 +65,7 @@ class Redactor:
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, _MASK)
             if len(secret) >= MIN_FRAGMENT:
-                text = _mask_prefixes(text, secret)
+                text = redact_secret(text, secret)  # the key and its ≥8-char prefixes
         header, bearer, key = _PATTERNS
         text = header.sub(_mask_header, text)
         text = bearer.sub(lambda m: f"{m.group(1)}{m.group(2)}{_MASK}", text)
@@ -81,21 +84,6 @@ class Redactor:
     def patch(self, record: Any) -> None:
         """A loguru patcher: redact the message itself (sinks redact the full line again)."""
         record["message"] = self(record["message"])
-
-
-def _mask_prefixes(text: str, secret: str) -> str:
-    """Blank every run of `secret`'s first characters that is MIN_FRAGMENT or more long."""
-    head = secret[:MIN_FRAGMENT]
-    parts: list[str] = []
-    pos = 0
-    while (start := text.find(head, pos)) >= 0:
-        end = start + MIN_FRAGMENT
-        while end < len(text) and end - start < len(secret) and text[end] == secret[end - start]:
-            end += 1
-        parts += (text[pos:start], _MASK)
-        pos = end
-    parts.append(text[pos:])
-    return "".join(parts)
 
 
 def _mask_header(m: re.Match[str]) -> str:
