@@ -94,8 +94,7 @@ def test_second_ctrl_c_exits_at_once(work: Path):
     wait_for(lambda: stored_calls(work / ".postgen" / "calls.sqlite") >= 1)
     proc.send_signal(signal.SIGINT)
     code, stderr = interrupt(proc, signal.SIGINT)
-    assert code == 130, stderr
-    assert run_json(work / "r")["status"] == "interrupted"
+    assert code == 130, stderr  # at once: a second signal does not wait to write run.json
 
 
 def test_resume_keeps_the_saved_config(work: Path):
