@@ -328,13 +328,22 @@ class RunRecord:
 
 
 async def drive(
-    base_url: str, strategy: str, sc: Scenario, requests: list[ChatRequest], share: int = 1
+    base_url: str,
+    strategy: str,
+    sc: Scenario,
+    requests: list[ChatRequest],
+    share: int = 1,
+    *,
+    stream: bool = False,
 ) -> RunRecord:
-    """Run every request through a governor and lane; sample limit and in-flight every 10 ms."""
+    """Run every request through a governor and lane; sample limit and in-flight every 10 ms.
+
+    `stream`: the client streams (as `llm.stream=true` does), so the scheduler hears first tokens.
+    """
     rec = Recorder()
     gov, ceiling, policy = build(strategy, sc, rec, share)
     lane = gov.lane("bench", ceiling, policy)
-    client = ChatClient(base_url)
+    client = ChatClient(base_url, stream=stream)
     series: list[tuple[float, int, int, float | None]] = []
     done_at: list[float] = []
     services: list[float] = []
@@ -443,14 +452,16 @@ def summarize(sc: Scenario, rec: RunRecord, bound: float) -> dict[str, Any]:
 # --- scenarios -----------------------------------------------------------------------------------
 
 
-def run_single(sc: Scenario, strategy: str, quick: bool) -> tuple[dict[str, Any], RunRecord]:
+def run_single(
+    sc: Scenario, strategy: str, quick: bool, stream: bool = False
+) -> tuple[dict[str, Any], RunRecord]:
     n = sc.quick_requests if quick else sc.requests
     # Sequential, and fixed 5 without a rate limit, run at a steady pace: time a sample, scale.
     estimated = strategy == "sequential" or (quick and strategy == "fixed5" and not sc.rpm)
     if estimated:
         n = min(n, 30 if strategy == "sequential" else SAMPLED)
     with SimProcess(sc.sim_args()) as sim:
-        rec = asyncio.run(drive(sim.base_url, strategy, sc, workload(n)))
+        rec = asyncio.run(drive(sim.base_url, strategy, sc, workload(n), stream=stream))
         offset = rec.wall_start - time.time() + time.monotonic() - sim.started_at
         peak_held = sim.stats().get("peak_concurrency")
     full_n = sc.quick_requests if quick else sc.requests
@@ -460,6 +471,7 @@ def run_single(sc: Scenario, strategy: str, quick: bool) -> tuple[dict[str, Any]
     services = service_times(sc, workload(full_n))
     row = summarize(sc, rec, lower_bound(sc, services, offset))
     row["estimated"] = estimated
+    row["stream"] = stream
     row["peak_held"] = peak_held
     if sc.schedule and strategy == "adaptive":
         row["recovery"] = recovery(sc, rec, offset)
@@ -513,7 +525,9 @@ def recovery(sc: Scenario, rec: RunRecord, offset: float) -> dict[str, Any]:
     }
 
 
-def run_two_clients(sc: Scenario, strategy: str, quick: bool) -> tuple[dict[str, Any], list[Any]]:
+def run_two_clients(
+    sc: Scenario, strategy: str, quick: bool, stream: bool = False
+) -> tuple[dict[str, Any], list[Any]]:
     n = (sc.quick_requests if quick else sc.requests) // sc.clients
     with SimProcess(sc.sim_args()) as sim:
         procs, outs = [], []
@@ -523,6 +537,7 @@ def run_two_clients(sc: Scenario, strategy: str, quick: bool) -> tuple[dict[str,
             cmd = [sys.executable, "-m", "benchmarks.scheduler", "--client", sim.base_url]
             cmd += ["--strategy", strategy, "--scenario", sc.name, "--n", str(n)]
             cmd += ["--offset", str(k * n), "--out", str(out)]
+            cmd += ["--stream"] if stream else []
             procs.append(subprocess.Popen(cmd, cwd=REPO))
         for p in procs:
             p.wait()
@@ -560,6 +575,7 @@ def run_two_clients(sc: Scenario, strategy: str, quick: bool) -> tuple[dict[str,
         "sim_status_counts": stats.get("by_status"),
         "peak_held": stats.get("peak_concurrency"),
         "estimated": False,
+        "stream": stream,
     }
     return row, data
 
@@ -567,8 +583,9 @@ def run_two_clients(sc: Scenario, strategy: str, quick: bool) -> tuple[dict[str,
 def client_main(args: argparse.Namespace) -> int:
     """One client process of the two-client scenario; writes its record as JSON."""
     sc = SCENARIOS[args.scenario[0]]
+    requests = workload(args.n, args.offset)
     rec = asyncio.run(
-        drive(args.client, args.strategy, sc, workload(args.n, args.offset), share=sc.clients)
+        drive(args.client, args.strategy, sc, requests, share=sc.clients, stream=args.stream)
     )
     Path(args.out).write_text(json.dumps(asdict(rec)))
     return 0
@@ -695,6 +712,9 @@ def main(argv: list[str] | None = None) -> int:
         "--scenario", action="append", help="run only these (repeatable); 'overhead' too"
     )
     p.add_argument("--strategy", action="append", help="run only these strategies")
+    p.add_argument(
+        "--stream", action="store_true", help="the client streams (llm.stream=true): first tokens"
+    )
     p.add_argument("--client", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
@@ -721,12 +741,12 @@ def main(argv: list[str] | None = None) -> int:
             if sc.clients > 1:
                 if strategy == "sequential":
                     continue
-                row, data = run_two_clients(sc, strategy, args.quick)
+                row, data = run_two_clients(sc, strategy, args.quick, args.stream)
                 for k, d in enumerate(data):
                     series[f"{strategy} client {k}"] = d["series"]
                     events[f"{strategy} client {k}"] = d["events"]
             else:
-                row, rec = run_single(sc, strategy, args.quick)
+                row, rec = run_single(sc, strategy, args.quick, args.stream)
                 series[strategy] = rec.series
                 events[strategy] = rec.events
             rows.append(row)

@@ -16,7 +16,8 @@ Estimates, each a pure function of the samples fed in (times come from the calle
   Time to first token, when the client reports it (`scheduler.mark_first_token`), has its
   own envelope per stage: it measures the queue without the generation in it.
 * Queue signal. `queue` is an EWMA (weight `smoothing`) of latency / expected unloaded
-  latency over successes; `queue_ttft` the same for time to first token. While first tokens
+  latency over successes; `queue_ttft` the same for time to first token (over the expected
+  plus `ttft_slack_s`, our own event loop's delay in reading a chunk). While first tokens
   are reported, `queue_ttft` is the signal; otherwise `queue`. A value above `tolerance`
   means requests wait at the server: a queue, whatever the server's kind.
 * Delivery rate. For each success, the successes completed while it was in flight divided by
@@ -30,12 +31,18 @@ Estimates, each a pure function of the samples fed in (times come from the calle
 
 Control of the in-flight limit L (a float `window`, the limit is its floor):
 
-* Fast start. Until the first refusal or queue signal, every acknowledgement (a success or a
-  first token) adds 1 to L if the request used at least half of L (doubling per round trip,
-  acknowledgement-clocked like TCP slow start). Calls of several seconds acknowledge nothing
-  for a long time, so while nothing at all has been acknowledged, L doubles every
-  `blind_period_s` of full use (`tick`): 20 slow calls are all in flight within a few
-  seconds, not after the first 20 s call returns.
+* Fast start. Until the first refusal or queue signal, every acknowledgement adds 1 to L
+  (doubling per round trip, acknowledgement-clocked like TCP slow start). A reply (no
+  streaming) adds at once if the request used at least half of L. A first token adds only
+  once every request sent before it has had its own (`dispatched`/`settled` tell the law
+  what is out): at a queueing server the requests sent with it wait without a first token,
+  so L does not grow on the served ones before the waiting ones show the queue. Growth from
+  first tokens is paced, one slot per `ttft / L` (BBR paces its startup the same way): a
+  first token frees no slot, so unpaced growth would leave in one burst, and a cap would
+  refuse the whole burst before its first refusal came back. Calls of several seconds
+  acknowledge nothing for a long time, so while nothing at all has been acknowledged, L
+  doubles every `blind_period_s` of full use (`tick`): 20 slow calls are all in flight
+  within a few seconds, not after the first 20 s call returns.
 * Queue. A queue signal (in fast start: two inflated samples in a row, HyStart's early exit)
   on a request sent after the last cut sets `L = min(L, round(bdp))`:
   drain to what the server delivers; it ends fast start. Repeated signals of the same queue
@@ -63,17 +70,19 @@ with its slower past (harmless: it only hides queues shorter than the speed-up).
 
 Defaults: initial 4, minimum 1, maximum 256, tolerance 1.3, smoothing 0.3, backoff 0.9,
 gain 1.25, blind_period_s 3.0, window_min_s 2.0, hold_rtts 8, hold_min_s 1.0,
-max_holds 4.
+max_holds 4, ttft_slack_s 0.03.
 """
 
 import bisect
+import heapq
 import math
 from collections import deque
 
 from scheduler.limits import LimitBase, LimitListener, Sample
 
-__all__ = ["DeliveryLimit", "DeliveryMeter", "LatencyEnvelope", "size_class"]
+__all__ = ["DeliveryLimit", "DeliveryMeter", "LatencyEnvelope", "Outstanding", "size_class"]
 
+OVERDUE, LATE = 4.0, 2.0  # x the unloaded time to first token: a queue; a pause in growth
 _STEPS_PER_OCTAVE = 4
 _KEEP = 8192  # completion times kept for delivery-rate samples
 
@@ -97,6 +106,11 @@ class LatencyEnvelope:
         c = size_class(tokens)
         if latency_s < classes.get(c, math.inf):
             classes[c] = latency_s
+
+    def slowest(self) -> float | None:
+        """The largest unloaded latency of any kind's smallest class (None before any)."""
+        lows = [min(classes.values()) for classes in self._low.values() if classes]
+        return max(lows) if lows else None
 
     def expected(self, kind: str, tokens: int) -> float | None:
         """Unloaded latency expected for `tokens` of `kind`, or None before any sample."""
@@ -152,6 +166,43 @@ class DeliveryMeter:
         return (len(self._done) - bisect.bisect_right(self._done, now - window_s)) / window_s
 
 
+class Outstanding:
+    """Send times of attempts without a first token yet: the oldest one, in O(log n)."""
+
+    __slots__ = ("_count", "_heap")
+
+    def __init__(self) -> None:
+        self._heap: list[float] = []
+        self._count: dict[float, int] = {}
+
+    def add(self, sent_at: float) -> None:
+        """An attempt went out at `sent_at`."""
+        if sent_at not in self._count:
+            heapq.heappush(self._heap, sent_at)
+        self._count[sent_at] = self._count.get(sent_at, 0) + 1
+
+    def remove(self, sent_at: float) -> None:
+        """The attempt sent at `sent_at` got its first token or ended (no-op when unknown)."""
+        n = self._count.get(sent_at, 0)
+        if n > 1:
+            self._count[sent_at] = n - 1
+        elif n == 1:
+            del self._count[sent_at]
+
+    def __len__(self) -> int:
+        return sum(self._count.values())
+
+    def oldest(self) -> float | None:
+        """The earliest send time still out, or None."""
+        while self._heap and self._heap[0] not in self._count:
+            heapq.heappop(self._heap)  # lazily: removed entries leave the heap here
+        return self._heap[0] if self._heap else None
+
+    def clear(self) -> None:
+        self._heap.clear()
+        self._count.clear()
+
+
 class DeliveryLimit(LimitBase):
     """The delivery-rate law above as a `Limit`: pure, fed samples and times by the caller."""
 
@@ -170,6 +221,7 @@ class DeliveryLimit(LimitBase):
         hold_rtts: float = 8.0,
         hold_min_s: float = 1.0,
         max_holds: int = 4,
+        ttft_slack_s: float = 0.03,
         on_change: LimitListener | None = None,
     ) -> None:
         if not 0 < backoff < 1:
@@ -185,6 +237,7 @@ class DeliveryLimit(LimitBase):
         )
         self.blind_period_s, self.window_min_s = blind_period_s, window_min_s
         self.hold_rtts, self.hold_min_s, self.max_holds = hold_rtts, hold_min_s, max_holds
+        self.ttft_slack_s = ttft_slack_s
         self.window = float(self._limit)
         self.starting = True  # fast start: until the first refusal or queue signal
         self.envelope = LatencyEnvelope()
@@ -204,6 +257,12 @@ class DeliveryLimit(LimitBase):
         self._refused_level: int | None = None  # in flight when the last overshoot was refused
         self._hold_until = -math.inf
         self._holds = 0
+        self._outstanding = Outstanding()  # fast start: sent, no first token yet
+        self._serving = Outstanding()  # first token seen, not ended: in service at the server
+        self._credit = 0  # first tokens not yet turned into growth (older ones still out)
+        self._target: float | None = None  # paced growth heads here
+        self._step_at = -math.inf  # when paced growth may add its next slot
+        self._step_span_s = 0.0  # paced growth spreads L slots over this (time to first token)
 
     # --- estimates -------------------------------------------------------------------------
 
@@ -259,22 +318,95 @@ class DeliveryLimit(LimitBase):
         expected = self.ttft_envelope.expected(kind, 0)
         self.ttft_envelope.observe(kind, 0, ttft_s)
         if expected is not None and expected > 0:
-            ratio = ttft_s / expected
+            # The slack absorbs our own event loop's delay in reading the first chunk: a
+            # first token a few ms late is not a queue (a real queue adds a whole reply).
+            ratio = ttft_s / (expected + self.ttft_slack_s)
             self.queue_ttft += self.smoothing * (ratio - self.queue_ttft)
             self._inflated = self._inflated + 1 if ratio > self.tolerance else 0
         self._ttft_seen, self._ttft_fresh = True, 0
         self._acked = True
+        now = sent_at + ttft_s
+        self._outstanding.remove(sent_at)
+        if self.starting:
+            self._serving.add(sent_at)
         if sent_at < self._last_cut_at:
             return self._limit
         if self.queued:
-            return self._drain(sent_at + ttft_s)
+            return self._drain(now)
+        if not self.starting:
+            return self._limit
+        self._credit += 2  # a first token frees no slot: 2 per token doubles per round
+        oldest = self._outstanding.oldest()
+        if oldest is None or oldest > sent_at:  # nothing sent before this one is still waiting
+            self._grow_paced(now, float(self._credit), ttft_s)
+            self._credit = 0
+        return self._step(now)
+
+    def dispatched(self, sent_at: float) -> None:
+        """An attempt was sent at `sent_at` (the time `first_token` will be given)."""
         if self.starting:
-            self.window += 1.0
-            return self._apply("fast_start")
-        return self._limit
+            self._outstanding.add(sent_at)
+
+    def settled(self, sent_at: float) -> None:
+        """The attempt sent at `sent_at` ended, however (it no longer waits for a token)."""
+        self._outstanding.remove(sent_at)
+        self._serving.remove(sent_at)
+
+    def _overdue_at(self, factor: float | None = None) -> float | None:
+        """When the oldest request still without a first token will show a queue (fast start).
+
+        Past `OVERDUE` (4) x the slowest stage's unloaded time to first token (plus the
+        slack) it waits at the server: a queue, seen before its first token (or any reply)
+        comes back. A real queue holds a request for a whole reply, many times the time to
+        first token; 4 x leaves room for a real server's jitter. Paced growth already pauses
+        past `LATE` (2) x: it may be the start of one.
+        """
+        if not (self.starting and self._ttft_seen):
+            return None
+        oldest = self._outstanding.oldest()
+        slowest = self.ttft_envelope.slowest()
+        if oldest is None or slowest is None:
+            return None
+        return oldest + (OVERDUE if factor is None else factor) * slowest + self.ttft_slack_s
+
+    def _grow_paced(self, now: float, slots: float, ttft_s: float) -> None:
+        self._target = max(self._target or self.window, self.window) + slots
+        self._step_span_s = max(self._step_span_s, ttft_s)
+        self._step_at = max(self._step_at, now)
+
+    def _step(self, now: float) -> int:
+        """Paced growth: one slot per `ttft / L` until the target."""
+        if self._target is None:
+            return self._limit
+        grew = False
+        late = self._overdue_at(LATE)
+        if late is not None and now >= late:
+            return self._limit  # a request is late for its first token: wait and see
+        if self._step_at < now - self._step_span_s / max(self.window, 1.0):
+            self._step_at = now  # it paused: resume at the pace, not with a catch-up burst
+        while self.window < self._target and self._step_at <= now + 1e-12:
+            self.window = min(self.window + 1.0, self._target)
+            self._step_at += self._step_span_s / max(self.window, 1.0)
+            grew = True
+        if self.window >= self._target:
+            self._target = None
+        return self._apply("fast_start") if grew else self._limit
+
+    def _end_start(self) -> None:
+        """Fast start is over (a refusal or a queue): drop its bookkeeping."""
+        self.starting = False
+        self._target, self._credit = None, 0
+        self._outstanding.clear()
+        self._serving.clear()
 
     def tick(self, now: float, inflight: int) -> int:
-        """Time passes with every slot in use: blind doubling while nothing is acknowledged."""
+        """Time passes: an overdue first token, paced growth, blind doubling while nothing is
+        acknowledged."""
+        overdue = self._overdue_at()
+        if overdue is not None and now >= overdue:
+            return self._drain(now)
+        if self._target is not None:
+            return self._step(now)
         if not self.starting or self._acked or inflight < self._limit:
             return self._limit
         if self._grown_at is None:
@@ -286,7 +418,15 @@ class DeliveryLimit(LimitBase):
         return self._limit
 
     def next_tick(self) -> float | None:
-        """When `tick` may grow the limit next (None: it will not)."""
+        """When `tick` may change the limit next (None: it will not)."""
+        overdue = self._overdue_at()
+        if self._target is not None:
+            late = self._overdue_at(LATE)
+            if late is None or self._step_at < late:
+                return self._step_at
+            return overdue  # growth pauses for a late first token: next, it may be a queue
+        if overdue is not None:
+            return overdue
         if not self.starting or self._acked or self._grown_at is None:
             return None
         return self._grown_at + self.blind_period_s
@@ -337,13 +477,17 @@ class DeliveryLimit(LimitBase):
         if not fresh:
             return self._limit  # the same overshoot as the last cut
         self._last_cut_at = s.now
-        self.starting = False
+        first_cut = self.starting
+        self._end_start()
         if self.rate_signal:  # a level that had worked: mostly the pacer's news; no hold
             self.window = float(max(self.minimum, min(self._limit, max(accepted + 1, 2))))
             self._ok_level = 0
             return self._apply("decrease")
         floor_bdp = math.floor(self.backoff * self.bdp) if self.bdp is not None else 0
-        target = min(math.floor(self.backoff * self.window), max(accepted, floor_bdp))
+        # Fast start's overshoot measures a cap: what was accepted while our requests kept
+        # coming is it. Later cuts also back off, since the cap may be moving.
+        most = self.window - 1 if first_cut else math.floor(self.backoff * self.window)
+        target = min(most, max(accepted, floor_bdp))
         self.window = float(max(self.minimum, target))
         self._hold(s.inflight, s.now)
         self._ok_level = 0
@@ -358,10 +502,14 @@ class DeliveryLimit(LimitBase):
         self._hold_until = now + pause
 
     def _drain(self, now: float) -> int:
-        self.starting = False
+        serving = len(self._serving)
+        self._end_start()
         self._last_cut_at, self._ok_level = now, 0
         bdp = self.bdp
-        target = self.window * self.backoff if bdp is None else min(self.window, round(bdp))
+        if serving:  # first tokens say how many the server serves now: early on, a sharper
+            target = min(self.window, max(serving, round(bdp or 0.0)))  # estimate than the bdp
+        else:
+            target = self.window * self.backoff if bdp is None else min(self.window, round(bdp))
         self.window = max(float(self.minimum), float(target))
         return self._apply("queue")
 

@@ -29,6 +29,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from scheduler.attempt import AttemptClock
@@ -99,6 +100,7 @@ class Governor:
         self._gate_closed = False
         self._last_success_at = -math.inf
         self._ramp: asyncio.Task[None] | None = None
+        self._ramp_at = math.inf  # when the ramp task wakes next
         if isinstance(limit, LimitBase):
             limit.subscribe(self._report_change)
 
@@ -192,19 +194,53 @@ class Governor:
         if not isinstance(limit, DeliveryLimit) or self._slots.inflight < limit.limit:
             return
         limit.tick(self.clock(), self._slots.inflight)
-        if limit.next_tick() is not None and self._ramp is None:
-            self._ramp = asyncio.get_running_loop().create_task(self._ramp_up(limit))
+        self._kick_ramp(limit)
+
+    def _kick_ramp(self, limit: DeliveryLimit) -> None:
+        """Keep a task ticking the limit while it may grow on time and lanes wait for it.
+
+        A task asleep until a later tick (blind doubling's 3 s) is replaced when the law now
+        wants an earlier one (paced growth after first tokens).
+        """
+        at = limit.next_tick()
+        if at is None:
+            return
+        if self._ramp is not None:
+            if at >= self._ramp_at:
+                return
+            self._ramp.cancel()
+        self._ramp_at = at
+        self._ramp = asyncio.get_running_loop().create_task(self._ramp_up(limit))
 
     async def _ramp_up(self, limit: DeliveryLimit) -> None:
+        me = asyncio.current_task()
         try:
             while (at := limit.next_tick()) is not None and self._slots.waiting:
+                self._ramp_at = at
                 await self.sleep(max(0.0, at - self.clock()))
                 limit.tick(self.clock(), self._slots.inflight)
                 self._slots.refresh()
         finally:
-            self._ramp = None
+            if self._ramp is me:  # not when a newer task replaced this one
+                self._ramp = None
 
     # --- outcomes ----------------------------------------------------------------------------
+
+    def start_attempt(self, stage: str) -> AttemptClock:
+        """An attempt of `stage` goes out now: its clock, which reports its first token here."""
+        attempt = AttemptClock(self.clock, partial(self.first_token, stage))
+        if isinstance(self._limit, DeliveryLimit):
+            self._limit.dispatched(attempt.started_at)
+        return attempt
+
+    def attempt_cancelled(self, attempt: AttemptClock, permit: Permit) -> None:
+        """The attempt was cancelled: free its slot and tell the limit nothing."""
+        self._settled(attempt)
+        permit.ignored()
+
+    def _settled(self, attempt: AttemptClock) -> None:
+        if isinstance(self._limit, DeliveryLimit):
+            self._limit.settled(attempt.started_at)
 
     def first_token(self, stage: str, attempt: AttemptClock) -> None:
         """An attempt of `stage` got its first token (`scheduler.mark_first_token`)."""
@@ -212,6 +248,8 @@ class Governor:
         if hook is not None and attempt.ttft_s is not None:
             hook(stage, attempt.started_at, attempt.ttft_s)
             self._slots.refresh()
+            if isinstance(self._limit, DeliveryLimit) and self._slots.waiting:
+                self._kick_ramp(self._limit)
 
     def attempt_succeeded(
         self, stage: str, fb: Feedback, attempt: AttemptClock, permit: Permit, inflight: int
@@ -219,6 +257,7 @@ class Governor:
         """Feed a success to the limit, the learner, the breaker and the pacer."""
         now = self.clock()
         latency = now - attempt.started_at
+        self._settled(attempt)
         if attempt.ttft_s is None and fb.ttft_s is not None:  # reported only at the end
             attempt.ttft_s = fb.ttft_s
             self.first_token(stage, attempt)
@@ -242,6 +281,7 @@ class Governor:
         """Feed a failure; raise `WaitTooLong` for a refusal asking more than `max_wait_s`."""
         now = self.clock()
         sent_at = attempt.started_at
+        self._settled(attempt)
         if verdict.kind in (Kind.DROP, Kind.RETRY):
             self.breaker.failure(now, verdict.reason)
         if verdict.kind is Kind.DROP:

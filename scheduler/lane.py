@@ -131,7 +131,7 @@ class Lane:
         lane_permit, gov_permit = await self._take_slots(est_tokens)
         self._running += 1
         gov.observer.on_dispatch(self.stage, self.inflight)
-        attempt = AttemptClock(gov.clock, partial(gov.first_token, self.stage))
+        attempt = gov.start_attempt(self.stage)
         token = current_attempt().set(attempt)
         try:
             result = await self._timed(fn, attempt, remaining())
@@ -143,7 +143,7 @@ class Lane:
             raise
         except BaseException:  # cancelled: free the slots, tell the limit nothing
             self._running -= 1
-            gov_permit.ignored()
+            gov.attempt_cancelled(attempt, gov_permit)
             lane_permit.ignored()
             raise
         finally:

@@ -138,6 +138,7 @@ def drive(
             first_sent.setdefault(jid, now)
             inflight += 1
             out.attempts += 1
+            limit.dispatched(now)
             out.peak_inflight = max(out.peak_inflight, inflight)
             if rate is not None:
                 next_send = max(next_send, now) + 1.0 / rate
@@ -175,12 +176,14 @@ def drive(
             inflight -= 1
             done += 1
             ttft = (now - sent) - job.service_s + server.ttft_s if server.streams else None
+            limit.settled(sent)
             limit.update(Sample(now, now - sent, at_send, False, job.tokens, job.kind, ttft_s=ttft))
             learner.on_success(sent, now)
         elif kind == "refused":
             jid, sent, at_send, job = data  # type: ignore[misc]
             inflight -= 1
             out.refused += 1
+            limit.settled(sent)
             limit.update(Sample(now, now - sent, at_send, True, stage=job.kind, others=inflight))
             before = learner.rate
             if limit.rate_signal:

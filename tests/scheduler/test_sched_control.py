@@ -5,6 +5,7 @@ refusals) against a discrete-event server model (law_model.py) and checks the ou
 wide margins: makespan against the lower bound, refused share, where the limit settles.
 """
 
+import itertools
 import statistics
 
 import pytest
@@ -131,5 +132,74 @@ def test_blind_doubling_only_while_nothing_is_acknowledged() -> None:
     assert limit.tick(3.0, inflight=4) == 8
     assert limit.tick(6.0, inflight=3) == 8  # slots not all used: no growth
     limit.first_token("draft", 5.0, 1.5)  # an acknowledgement: clocked by them from now
+    assert limit.tick(12.0, inflight=9) == 10  # its paced growth (2 slots), no more doubling
     assert limit.next_tick() is None
-    assert limit.tick(12.0, inflight=9) == 9
+
+
+def slowish(i: int) -> tuple[str, int, float]:
+    """Slow calls of 1.6-4 s (0.3 s + 10 ms per token), as real long replies take."""
+    tokens = 130 + (i * 37) % 250
+    return ("candidates", tokens, 0.3 + 0.01 * tokens)
+
+
+def test_streamed_slow_calls_reach_a_cap_within_a_few_first_token_rounds() -> None:
+    # First tokens come back in 0.3 s while replies take 1.6-4 s: growth is clocked by them,
+    # doubling per round, and paced, so the cap refuses one request or two, not a burst.
+    server = Server(capacity=32, streams=True, ttft_s=0.3)
+    jobs = jobs_of(96, slowish)
+    out = drive(server, jobs)
+    reached = next(t for t, lim in out.limits if lim >= 32)
+    assert reached <= 6 * 0.3  # a few rounds of first tokens, not rounds of 1.6-4 s replies
+    assert out.refused <= 3
+    assert out.makespan_s <= 1.45 * bound(server, jobs)
+
+
+@pytest.mark.parametrize("capacity", [1, 2])
+def test_streamed_queueing_server_is_never_stuffed(capacity: int) -> None:
+    # Requests sent with the served ones wait without a first token: the limit does not grow
+    # on the served ones' tokens, and the waiting ones show the queue before any reply.
+    server = Server(capacity=capacity, queue=True, streams=True, ttft_s=0.3)
+    jobs = jobs_of(60, slowish)
+    out = drive(server, jobs)
+    assert out.peak_held <= 4  # the initial 4: capacity + 2 at capacity 2
+    assert out.refused == 0
+    assert out.makespan_s <= 1.05 * bound(server, jobs)
+    assert max(out.limit_after(10.0)) <= capacity + 1
+
+
+def test_first_tokens_grow_only_once_every_earlier_request_has_its_own() -> None:
+    limit = DeliveryLimit(initial=4)
+    for _ in range(4):
+        limit.dispatched(0.0)
+    limit.first_token("draft", 0.0, 0.3)
+    limit.first_token("draft", 0.0, 0.3)
+    assert limit.tick(0.3, inflight=4) == 4  # two sent with them are still waiting
+    assert limit.next_tick() is not None  # ... and will be overdue before long
+    limit.first_token("draft", 0.0, 0.31)
+    limit.first_token("draft", 0.0, 0.31)
+    assert limit.starting
+    assert 4 < limit.limit < 12  # growth has begun, one slot at a time ...
+    grown = [limit.tick(0.31 + k * 0.01, inflight=4) for k in range(60)]
+    assert grown[-1] == 12  # ... to 2 per first token: doubling per round
+    assert all(b - a <= 1 for a, b in itertools.pairwise(grown))
+
+
+def test_a_request_overdue_for_its_first_token_drains_to_what_is_served() -> None:
+    limit = DeliveryLimit(initial=8)
+    for _ in range(8):
+        limit.dispatched(0.0)
+    for _ in range(3):
+        limit.first_token("draft", 0.0, 0.2)  # three in service, five waiting
+    overdue = limit.next_tick()
+    assert overdue is not None and overdue > 0.2
+    assert limit.tick(overdue - 0.01, inflight=8) == 8
+    assert limit.tick(overdue, inflight=8) == 3
+    assert not limit.starting
+
+
+def test_first_token_slack_absorbs_our_own_read_delay() -> None:
+    limit = DeliveryLimit(initial=4, ttft_slack_s=0.03)
+    limit.first_token("draft", 0.0, 0.006)
+    for k in range(1, 5):  # 6 ms unloaded, read 20 ms late: not a queue
+        limit.first_token("draft", float(k), 0.026)
+    assert not limit.queued and limit.starting
