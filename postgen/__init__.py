@@ -21,8 +21,7 @@ if TYPE_CHECKING:
     from postgen.cli.run import execute
     from postgen.config import Settings
     from postgen.domain import ArticleCandidate, ArticleCard, Brief, CardScore, JudgeVote, Post
-    from postgen.engine.pipeline import run
-    from postgen.engine.session import Endpoint, open_endpoint, run_async
+    from postgen.engine.session import Endpoint, open_endpoint, run, run_async
     from postgen.errors import ConfigError, LLMError, PostgenError, RunAborted
     from postgen.llm import ChatClient, ChatRequest, Completion
     from postgen.observe.result import RunResult
@@ -79,7 +78,7 @@ _HOMES = {
     "Endpoint": "postgen.engine.session",
     "open_endpoint": "postgen.engine.session",
     "run_async": "postgen.engine.session",
-    "run": "postgen.engine.pipeline",
+    "run": "postgen.engine.session",
     "RunResult": "postgen.observe.result",
     "Settings": "postgen.config",
     "execute": "postgen.cli.run",

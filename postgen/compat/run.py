@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from postgen.cli.compose import compose
 from postgen.config import Settings
 from postgen.engine.caller import StageCaller
-from postgen.engine.pipeline import stage_callers
+from postgen.engine.parts import stage_callers
 from postgen.engine.session import Endpoint, client_for, open_endpoint, preflight
 from postgen.engine.sync import run_sync
 from postgen.errors import FatalLLMError, RunAborted

@@ -1,76 +1,76 @@
-"""The run: wires the stages together. It does not retry, parse config or export metrics."""
+"""The run: wires the stages together. It does not retry, parse config or export metrics.
+
+It is handed what the session built once (`postgen.engine.parts`): a caller per stage, the
+budget, the stats they report into, and the run's shape. It reads no settings.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 from loguru import logger
 
-from postgen.config import STAGES, Settings
+from postgen.config import Criterion
 from postgen.domain import Brief
 from postgen.engine.budget import Budget
-from postgen.engine.caller import CallStore, Complete, StageCaller, StageParams, endpoint_negotiator
-from postgen.engine.scheduling import build_governor, lane_hang_guard_s, retry_policy
+from postgen.engine.caller import StageCaller
 from postgen.errors import BudgetExhausted, FatalLLMError, RunAborted
 from postgen.observe.result import RunResult
 from postgen.observe.stats import RunStats, describe_failure
 from postgen.stages import extract_card, score_card, select_top, synthesize_post, write_candidate
-from postgen.stages.publish import topic_keywords
-from scheduler import EndpointStop, MultiObserver, Observer, run_ordered
+from scheduler import EndpointStop, run_ordered
 
-__all__ = ["make_brief", "run", "stage_callers"]
+__all__ = ["RunParts", "RunShape", "run"]
 
 T = TypeVar("T")
 
 
-def make_brief(settings: Settings) -> Brief:
-    b = settings.brief
-    return Brief(
-        topic=settings.topic,
-        audience=b.audience,
-        tone=b.tone,
-        # Without keywords of its own, the brief takes them from the topic: a demo's keywords
-        # must not leak into a post about something else.
-        keywords=list(b.keywords) or topic_keywords(settings.topic),
-        words=b.words,
-        call_to_action=b.call_to_action,
-    )
+@dataclass(frozen=True, slots=True)
+class RunParts:
+    """What the session builds once and hands down: one caller per stage (their lanes share
+    one governor), the budget they draw on, and the stats they report into."""
+
+    endpoint: str  # names the endpoint in a fatal error's message
+    callers: Mapping[str, StageCaller]
+    budget: Budget
+    stats: RunStats
 
 
-async def run(
-    settings: Settings,
-    complete: Complete,
-    *,
-    endpoint: str,
-    observers: Sequence[Observer] = (),
-    store: CallStore | None = None,
-    stats: RunStats | None = None,
-) -> RunResult:
+@dataclass(frozen=True, slots=True)
+class RunShape:
+    """What the pipeline needs to know of the run: its items, how they move, what is asked."""
+
+    brief: Brief
+    iterations: int
+    votes: int
+    top_k: int
+    criteria: dict[str, Criterion]
+    synthesis: bool
+    parallel: bool  # streaming from stage to stage, else the seed's stage-by-stage order
+    concurrency: Mapping[str, int]  # each stage's lane ceiling
+
+
+async def run(parts: RunParts, shape: RunShape, result: RunResult) -> RunResult:
     """Run every stage against one endpoint; failures are recorded per item, not raised.
 
-    Pass `stats` to watch the run while it goes (progress display, metrics collectors).
+    `result` is the run's record, empty (`RunResult.empty`); it is filled in and returned.
+    `parts.stats` may be watched while the run goes (progress display, metrics collectors).
     """
     started = time.monotonic()
-    stats = stats if stats is not None else RunStats()
-    n = settings.iterations
-    result = RunResult(settings, stats, [None] * n, [None] * n, [None] * n)
-    budget = Budget(settings.budget, stats)
-    callers = stage_callers(
-        settings, complete, endpoint, stats, store=store, budget=budget, observers=observers
-    )
-    flow = _Flow(settings, make_brief(settings), callers, stats, result)
+    flow = _Flow(shape, parts.callers, parts.stats, result)
     try:
-        if settings.parallel:
+        if shape.parallel:
             await flow.streaming()
         else:
             await flow.staged()
-        if settings.synthesis:
+        if shape.synthesis:
             await flow.synthesis()
     except FatalLLMError as exc:
-        result.error = f"{endpoint}: {exc}"
+        result.error = f"{parts.endpoint}: {exc}"
     except RunAborted as exc:  # the store cannot keep answers: stop paying for more of them
         result.error = str(exc)
         result.stopped = "store"
@@ -82,47 +82,10 @@ async def run(
         result.stopped = "interrupted"
     finally:
         result.wall_seconds = time.monotonic() - started
-    if budget.spent is not None and result.stopped is None:
+    if parts.budget.spent is not None and result.stopped is None:
         result.stopped = "budget"
-        result.notes.append(f"stopped early: {budget.spent}")
+        result.notes.append(f"stopped early: {parts.budget.spent}")
     return result
-
-
-def stage_callers(
-    settings: Settings,
-    complete: Complete,
-    endpoint: str,
-    stats: RunStats,
-    *,
-    store: CallStore | None = None,
-    budget: Budget | None = None,
-    observers: Sequence[Observer] = (),
-) -> dict[str, StageCaller]:
-    """One caller per stage, all sharing one governor: the endpoint's limits are shared."""
-    governor = build_governor(settings, MultiObserver([stats, *observers]), name=endpoint)
-    mode = settings.structured_output()
-    negotiator = endpoint_negotiator(mode, endpoint, store)
-    stats.negotiation = negotiator
-    callers = {}
-    for name in STAGES:
-        cfg = settings.stage.get(name)
-        policy = retry_policy(cfg.retry, attempt_bound_s=lane_hang_guard_s(settings, cfg))
-        lane = governor.lane(name, settings.stage_concurrency(name), policy)
-        params = StageParams(
-            stage=name,
-            endpoint=endpoint,
-            model=settings.stage_model(name),
-            temperature=cfg.temperature,
-            max_tokens=cfg.max_tokens,
-            seed=settings.seed,
-            json_schema=mode != "prompt",
-            timeout_s=cfg.retry.timeout_s,
-            timeout_key=f"stage.{name}.retry.timeout_s",
-        )
-        callers[name] = StageCaller(
-            params, complete, lane, stats[name], store, budget, negotiator=negotiator
-        )
-    return callers
 
 
 class _Flow:
@@ -130,23 +93,22 @@ class _Flow:
 
     def __init__(
         self,
-        settings: Settings,
-        brief: Brief,
-        callers: dict[str, StageCaller],
+        shape: RunShape,
+        callers: Mapping[str, StageCaller],
         stats: RunStats,
         result: RunResult,
     ) -> None:
-        self.s = settings
-        self.brief = brief
+        self.shape = shape
+        self.brief = shape.brief
         self.llm = callers
         self.stats = stats
         self.result = result
 
     async def staged(self) -> None:
         """The seed's order: all candidates, then all cards, then all scores; one at a time."""
-        ids = list(range(1, self.s.iterations + 1))
+        ids = list(range(1, self.shape.iterations + 1))
         await _each(ids, self._candidate)
-        if not self.s.synthesis:
+        if not self.shape.synthesis:
             return
         await _each([i for i in ids if self.result.candidates[i - 1]], self._card)
         await _each([i for i in ids if self.result.cards[i - 1]], self._score)
@@ -156,17 +118,17 @@ class _Flow:
 
         async def item(i: int) -> None:
             await self._candidate(i)
-            if self.s.synthesis and self.result.candidates[i - 1]:
+            if self.shape.synthesis and self.result.candidates[i - 1]:
                 await self._card(i)
                 if self.result.cards[i - 1]:
                     await self._score(i)
 
-        await _each(list(range(1, self.s.iterations + 1)), item, concurrency=self._window())
+        await _each(list(range(1, self.shape.iterations + 1)), item, concurrency=self._window())
 
     def _window(self) -> int:
         """Items admitted at once: enough to keep every stage's lane full, few enough that a
         run of thousands of items does not hold thousands of pending requests in memory."""
-        ceilings = sum(self.s.stage_concurrency(n) for n in ("candidates", "extract", "score"))
+        ceilings = sum(self.shape.concurrency[n] for n in ("candidates", "extract", "score"))
         return max(16, 2 * ceilings)
 
     async def synthesis(self) -> None:
@@ -174,7 +136,7 @@ class _Flow:
         if not scored:
             self.result.notes.append("no card was scored, so there is nothing to synthesize")
             return
-        top = select_top(scored, self.s.top_k)
+        top = select_top(scored, self.shape.top_k)
         cards = [self.result.cards[s.article_id - 1] for s in top]
         post = await self._record(
             "synthesize",
@@ -204,7 +166,11 @@ class _Flow:
             "score",
             str(i),
             lambda: score_card(
-                card, self.s.criteria, self.s.votes, self.llm["score"], audience=self.brief.audience
+                card,
+                self.shape.criteria,
+                self.shape.votes,
+                self.llm["score"],
+                audience=self.brief.audience,
             ),
         )
 

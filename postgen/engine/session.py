@@ -1,4 +1,7 @@
-"""A session: one endpoint (a simulator started for `llm=sim`), its client, its preflight."""
+"""A session: one endpoint (a simulator started for `llm=sim`), its client, its preflight.
+
+It builds the run's parts once (`postgen.engine.parts`) and hands them to the pipeline.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from dataclasses import dataclass
 from loguru import logger
 
 from postgen.config import Settings
-from postgen.engine.caller import CallStore
-from postgen.engine.pipeline import run
+from postgen.engine import pipeline
+from postgen.engine.caller import CallStore, Complete
+from postgen.engine.parts import build_parts, run_shape
 from postgen.errors import (
     AuthError,
     ConnectionFailed,
@@ -35,6 +39,7 @@ __all__ = [
     "client_for",
     "open_endpoint",
     "preflight",
+    "run",
     "run_async",
 ]
 
@@ -79,6 +84,28 @@ def open_endpoint(settings: Settings, api_key: str | None) -> Iterator[Endpoint]
         yield Endpoint(
             server.base_url, api_key, name="sim" if profile == "sim" else f"sim-{profile}"
         )
+
+
+async def run(
+    settings: Settings,
+    complete: Complete,
+    *,
+    endpoint: str,
+    observers: Sequence[Observer] = (),
+    store: CallStore | None = None,
+    stats: RunStats | None = None,
+) -> RunResult:
+    """Build the run's parts once from `settings`, then run the pipeline with them.
+
+    `complete` sends one request to the endpoint that `endpoint` names (no preflight here:
+    `run_async` does that). Pass `stats` to watch the run while it goes (progress display,
+    metrics collectors).
+    """
+    stats = stats if stats is not None else RunStats()
+    parts = build_parts(
+        settings, complete, endpoint=endpoint, stats=stats, store=store, observers=observers
+    )
+    return await pipeline.run(parts, run_shape(settings), RunResult.empty(settings, stats))
 
 
 async def run_async(

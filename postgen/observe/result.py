@@ -33,10 +33,17 @@ class RunResult:
         return f"<RunResult {self.status} items={len(self.candidates)} post={posted}>"
 
     @classmethod
+    def empty(cls, settings: Settings, stats: RunStats) -> RunResult:
+        """A run before its first item: a slot per item, each still None."""
+        n = settings.iterations
+        return cls(settings, stats, [None] * n, [None] * n, [None] * n)
+
+    @classmethod
     def aborted(cls, settings: Settings, error: str | None) -> RunResult:
         """A run that stopped before its first item."""
-        n = settings.iterations
-        return cls(settings, RunStats(), [None] * n, [None] * n, [None] * n, error=error)
+        result = cls.empty(settings, RunStats())
+        result.error = error
+        return result
 
     @property
     def status(self) -> str:
