@@ -165,6 +165,8 @@ class SchedulerConfig:
     pace_from_headers: bool = True
     gate_jitter: float = 0.1
     retry_budget: float = 0.2
+    retry_budget_min: int = 10  # retries always allowed per window, however few first attempts
+    retry_budget_window_s: float = 60.0
     law: str = "delivery"  # delivery (scheduler.control.DeliveryLimit) or aimd (AIMDLimit)
     queue_tolerance: float = 1.3
     bdp_gain: float = 1.25
@@ -353,6 +355,8 @@ def _check_scheduler(sc: SchedulerConfig) -> None:
     _int_range("scheduler.initial", sc.initial, sc.minimum, sc.maximum)
     _float_range("scheduler.backoff", sc.backoff, 0.05, 0.95)
     _float_range("scheduler.retry_budget", sc.retry_budget, 0.0, 10.0)
+    _int_range("scheduler.retry_budget_min", sc.retry_budget_min, 0, 1_000_000)
+    _float_range("scheduler.retry_budget_window_s", sc.retry_budget_window_s, 1.0, 3600.0)
     _float_range("scheduler.brake_tolerance", sc.brake_tolerance, 1.01, 100.0)
     _float_range("scheduler.brake_backoff", sc.brake_backoff, 0.05, 1.0)
     _float_range("scheduler.gate_jitter", sc.gate_jitter, 0.0, 1.0)

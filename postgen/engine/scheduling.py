@@ -34,7 +34,11 @@ def build_governor(settings: Settings, observer: Observer, *, name: str | None =
         rpm=sc.rpm,
         tpm=sc.tpm,
         gate_jitter=sc.gate_jitter,
-        budget=RetryBudget(ratio=sc.retry_budget),
+        budget=RetryBudget(
+            ratio=sc.retry_budget,
+            min_retries=sc.retry_budget_min,
+            window_s=sc.retry_budget_window_s,
+        ),
         pace_from_headers=sc.pace_from_headers and settings.parallel,
         learner=RateLearner() if settings.parallel and sc.learn_rate else None,
         max_wait_s=sc.max_wait_s,

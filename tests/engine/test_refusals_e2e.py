@@ -12,6 +12,7 @@ from typing import Any
 from postgen.engine.session import Endpoint, run_async
 from postgen.observe.result import RunResult
 from postgen.sim import SimConfig, SimServer
+from scheduler import NullObserver
 from tests.conftest import settings_for
 from tests.engine.refusing_front import Refusal, RefusingFront
 
@@ -125,3 +126,35 @@ async def test_a_dead_endpoint_stops_the_run_with_one_line() -> None:
     assert result.error is not None and "\n" not in result.error
     assert "looks down" in result.error and sim.base_url in result.error
     assert _count(stats, "500") < 200  # it stopped; it did not trickle through every item
+
+
+class _BudgetWaits(NullObserver):
+    def __init__(self) -> None:
+        self.waits = 0
+
+    def on_wait(self, stage: str, cause: str, seconds: float) -> None:
+        self.waits += cause == "budget"
+
+
+async def test_an_exhausted_retry_budget_delays_retries_and_loses_no_item() -> None:
+    # Half the calls fail with a 500; the budget admits 4 retries a second and nothing more.
+    # Retries beyond it wait for it (slower), none fails an item.
+    config = SimConfig(seed=11, time_scale=0.01, error_rate=0.5)
+    budget = _BudgetWaits()
+    overrides = (
+        "iterations=4",
+        "stage.candidates.retry.attempts=100",
+        "stage.extract.retry.attempts=100",
+        "stage.score.retry.attempts=100",
+        "stage.synthesize.retry.attempts=100",
+        "scheduler.retry_budget=0",
+        "scheduler.retry_budget_min=4",
+        "scheduler.retry_budget_window_s=1",
+    )
+    with SimServer(config) as sim:
+        settings = settings_for(*PARALLEL, *overrides)
+        result = await run_async(settings, Endpoint(sim.base_url, None), observers=[budget])
+        stats = sim.stats()
+    _complete(result)
+    assert _count(stats, "500") > 4  # more failures than one window of the budget admits
+    assert budget.waits > 0  # so retries waited for it
