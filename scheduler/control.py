@@ -293,6 +293,11 @@ class DeliveryLimit(LimitBase):
         signal = self.queue_ttft if streaming else self.queue
         return signal > self.tolerance
 
+    @property
+    def hold_until(self) -> float:
+        """Until when the last refused in-flight level is not probed again (-inf: none)."""
+        return self._hold_until
+
     def recent_rate(self, now: float) -> float | None:
         """Successes per second over the last window (where a pacer may start)."""
         return self.meter.recent(now, self._window_s())
@@ -499,8 +504,14 @@ class DeliveryLimit(LimitBase):
         return self._apply("decrease")
 
     def _hold(self, refused_at: int, now: float) -> None:
-        """Probe the refused in-flight level again only after a pause that doubles on repeats."""
-        if self._refused_level is not None and refused_at <= self._refused_level:
+        """Probe the refused in-flight level again only after a pause that doubles on repeats.
+
+        A repeat is a probe that failed: a refusal after the last pause ended. Refusals during
+        a pause (a rate limit's storm refuses at every level) do not lengthen it, or a few
+        of them in a row would hold the limit near 1 for `2**max_holds` pauses.
+        """
+        repeat = self._refused_level is not None and refused_at <= self._refused_level
+        if repeat and now >= self._hold_until:
             self._holds = min(self._holds + 1, self.max_holds)
         self._refused_level = refused_at
         pause = max(self.hold_min_s, self.hold_rtts * (self.base_s or 0.0)) * 2**self._holds

@@ -203,3 +203,14 @@ def test_first_token_slack_absorbs_our_own_read_delay() -> None:
     for k in range(1, 5):  # 6 ms unloaded, read 20 ms late: not a queue
         limit.first_token("draft", float(k), 0.026)
     assert not limit.queued and limit.starting
+
+
+def test_refusals_during_a_hold_do_not_lengthen_it() -> None:
+    # A rate limit's storm refuses at every level: a run of refusals in one pause must not
+    # double the pause again and again (it held the limit near 1 for 16 pauses).
+    limit = DeliveryLimit(initial=16)
+    limit.update(Sample(now=1.0, latency_s=0.01, inflight=16, dropped=True, others=12))
+    for k in range(1, 6):  # fresh refusals inside the first pause, each at a lower level
+        t = 1.0 + 0.05 * k
+        limit.update(Sample(now=t, latency_s=0.01, inflight=12 - k, dropped=True, others=1))
+    assert limit.hold_until <= 1.25 + limit.hold_min_s + 1e-9  # one pause, not 2**k of them
