@@ -256,6 +256,7 @@ class DeliveryLimit(LimitBase):
         self._grown_at: float | None = None
         self._last_cut_at = -math.inf
         self._ok_level = 0  # most in flight at the send of a success since the last cut
+        self._dry_cuts = 0  # cuts in a row with no success of a request sent after them
         self.rate_signal = False  # the last refusal came at an in-flight count that had worked
         self._refused_level: int | None = None  # in flight when the last overshoot was refused
         self._hold_until = -math.inf
@@ -458,6 +459,7 @@ class DeliveryLimit(LimitBase):
         if sent < self._last_cut_at:
             return self._limit  # sent before the last cut: that cut's news
         self._ok_level = max(self._ok_level, s.inflight)
+        self._dry_cuts = 0  # something sent since the last cut got through
         if self.queued:
             return self._drain(s.now)
         if 2 * s.inflight < self.window:
@@ -483,9 +485,16 @@ class DeliveryLimit(LimitBase):
         accepted = s.inflight - 1 if s.others is None else min(s.inflight - 1, s.others)
         # Refused at a level that had worked, or with nothing else of ours in flight: the
         # in-flight count was not the cause.
-        self.rate_signal = fresh and (accepted <= 0 or s.inflight <= self._ok_level)
+        # Or refused again, after a cut, before anything sent since that cut got through: a
+        # rate limit's empty bucket refuses at every level, and cutting concurrency step by
+        # step (each cut waits for a fresh refusal) would take a refusal storm to get there.
+        # (A capacity drop looks the same for a moment; the pacer then paces near the
+        # capacity's rate until its probes find it was not a rate.)
+        storm = self._dry_cuts >= 1
+        self.rate_signal = fresh and (accepted <= 0 or s.inflight <= self._ok_level or storm)
         if not fresh:
             return self._limit  # the same overshoot as the last cut
+        self._dry_cuts += 1
         self._last_cut_at = s.now
         first_cut = self.starting
         self._end_start()

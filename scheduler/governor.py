@@ -231,6 +231,8 @@ class Governor:
         attempt = AttemptClock(self.clock, partial(self.first_token, stage))
         if isinstance(self._limit, DeliveryLimit):
             self._limit.dispatched(attempt.started_at)
+        if self.learner is not None:
+            self.learner.on_send(attempt.started_at)
         return attempt
 
     def attempt_cancelled(self, attempt: AttemptClock, permit: Permit) -> None:

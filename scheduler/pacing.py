@@ -287,11 +287,19 @@ class RateLearner:
     largest of the last 32 Retry-Afters` approaches `R` from above. Before an estimate
     exists it floors the cuts, so halving does not undershoot far below the true rate.
 
-    Decrease: the first 429 sets `rate = floor * hint` (or `backoff` x the success rate of
-    the last `samples` successes by send time, without a hint). A later 429 for a request
-    sent before the last change is the same overshoot: ignored. Any other 429 sets
-    `rate = min(rate, max(rate * backoff, floor * (estimate or hint)))`; `target` keeps the
-    estimate.
+    With sends reported (`on_send`, as the governor does), the estimate counts by send
+    time: the requests sent between two refused ones and not refused took the tokens, so it
+    is exact as soon as a few were accepted, without waiting a service time for successes.
+
+    Decrease: the first 429 sets `rate = floor x` the highest of the hint, the caller's
+    delivery rate and what was sent and not refused in the last service time (or `backoff`
+    x the success rate of the last `samples` successes by send time, when none is known).
+    A later 429 for a request sent before the last change, or within half a service time
+    after it (at most `3 x period_s`), is the same overshoot: ignored (refusals come back in
+    milliseconds; cutting per refusal would halve the pace several times before a single
+    success at the new pace came back). Any other 429 sets `rate = min(rate, floor x
+    estimate)` when there is an estimate, else `min(rate, max(rate x backoff, floor x
+    hint))`; `target` keeps the estimate.
 
     Increase (probe): each `window` successes sent after the last change, at most once per
     `period_s`, multiply the rate by `1 + increase * 2**k`, where `k` counts the steps since
@@ -307,7 +315,9 @@ class RateLearner:
         "_changed_at",
         "_lag",
         "_ok",
+        "_refused_sent",
         "_retry_afters",
+        "_sent",
         "_settled_at",
         "_since_change",
         "_stepped_at",
@@ -346,6 +356,8 @@ class RateLearner:
         self._successes: deque[float] = deque(maxlen=samples)  # send times before the first 429
         self._ok: deque[float] = deque(maxlen=4096)  # success completion times after it
         self._throttles: deque[float] = deque(maxlen=256)  # 429 completion times
+        self._refused_sent: deque[float] = deque(maxlen=256)  # their send times
+        self._sent: deque[float] = deque(maxlen=4096)  # send times (`on_send`)
         self._retry_afters: deque[float] = deque(maxlen=32)
         self._changed_at = -math.inf
         self._stepped_at = -math.inf
@@ -388,27 +400,32 @@ class RateLearner:
         `least`: no cut goes below this rate.
         """
         self._throttles.append(now)
+        self._refused_sent.append(sent_at)
         if retry_after is not None and retry_after > 0:
             self._retry_afters.append(retry_after)
         if self.rate is None:
             self._settled_at = now + self._lag
             # A Retry-After bounds a token bucket's refill interval, but a 503's says nothing
             # of a rate: the higher of the hint and the measured rate is the safer first pace.
-            known = [r for r in (self._hint(), delivered) if r is not None and r > 0]
+            recent = self._recent_acceptance(now)
+            known = [r for r in (self._hint(), delivered, recent) if r is not None and r > 0]
             if known:
                 self._change(max(self.floor * max(known), least or 0.0, _MIN_RATE), now)
             elif (measured := self._measured_before()) is not None:
                 self._change(measured * self.backoff, now)
             return self.rate
-        if sent_at < self._changed_at:
-            return self.rate  # sent before the last change: the same overshoot
-        hint = self.estimate()
-        if hint is not None:
-            self.target = hint
-        else:
-            hint = self._hint()
+        if sent_at < self._changed_at + 0.5 * min(self._lag, 6 * self.period_s):
+            # Sent before the last change, or too soon after it for its news to be in: the
+            # same overshoot. Refusals come back in milliseconds; a cut per refusal would
+            # halve the pace several times before one success at the new pace came back.
+            return self.rate
+        estimate = self.estimate()
+        if estimate is not None:
+            self.target = estimate
         new = self.rate * self.backoff
-        if hint is not None:
+        if estimate is not None:
+            new = self.floor * estimate  # the rate the server accepted just now
+        elif (hint := self._hint()) is not None:
             new = max(new, self.floor * hint)
         if least is not None:
             new = max(new, least)
@@ -416,8 +433,47 @@ class RateLearner:
             self._change(max(new, _MIN_RATE), now)
         return self.rate
 
+    def on_send(self, sent_at: float) -> None:
+        """A request (first attempt or retry) went out at `sent_at`."""
+        self._sent.append(sent_at)
+
     def estimate(self) -> float | None:
-        """Requests per second the server accepted between two 429s, or None."""
+        """Requests per second the server accepted between two 429s, or None.
+
+        By send times when the caller reports sends (`on_send`): every request that arrived
+        between two refused ones and was not refused itself took a token, so the count is
+        exact at once, without waiting a service time for successes to come back (a refusal
+        storm is over in a few refusals, not a few rounds). Otherwise by completion times.
+        """
+        by_send = self._accepted_between_refusals()
+        return by_send if by_send is not None else self._completed_between_refusals()
+
+    def _recent_acceptance(self, now: float) -> float | None:
+        """Requests per second sent in the last service time and not refused, or None.
+
+        Completions lag sends by a service time: while the pace was still climbing (slow
+        calls), the success rate understates what the server just accepted.
+        """
+        if self._lag <= 0 or not self._sent:
+            return None
+        since = now - self._lag
+        sent = sum(t > since for t in self._sent)
+        refused = sum(t > since for t in self._refused_sent)
+        return max(0, sent - refused) / self._lag
+
+    def _accepted_between_refusals(self) -> float | None:
+        refused = self._refused_sent
+        if len(refused) < 2:
+            return None
+        b = max(refused)
+        a = min(t for t in refused if t >= b - self.horizon_s)
+        if b <= a:
+            return None
+        sent = sum(a < t <= b for t in self._sent)
+        accepted = sent - sum(a < t <= b for t in refused)
+        return accepted / (b - a) if accepted >= self.min_samples else None
+
+    def _completed_between_refusals(self) -> float | None:
         ends = [t for t in self._throttles if t >= self._settled_at]
         if len(ends) < 2:
             return None

@@ -139,6 +139,7 @@ def drive(
             inflight += 1
             out.attempts += 1
             limit.dispatched(now)
+            learner.on_send(now)
             out.peak_inflight = max(out.peak_inflight, inflight)
             if rate is not None:
                 next_send = max(next_send, now) + 1.0 / rate

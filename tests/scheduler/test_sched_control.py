@@ -214,3 +214,16 @@ def test_refusals_during_a_hold_do_not_lengthen_it() -> None:
         t = 1.0 + 0.05 * k
         limit.update(Sample(now=t, latency_s=0.01, inflight=12 - k, dropped=True, others=1))
     assert limit.hold_until <= 1.25 + limit.hold_min_s + 1e-9  # one pause, not 2**k of them
+
+
+def test_refused_again_before_anything_got_through_is_a_rate() -> None:
+    # An empty bucket refuses at every level: the second cut in a row with no success of a
+    # request sent after the first is handed to the pacer, not cut step by step.
+    limit = DeliveryLimit(initial=40)
+    limit.update(Sample(now=1.0, latency_s=0.005, inflight=40, dropped=True, others=39))
+    assert not limit.rate_signal  # 40 never worked: concurrency, for all it knows
+    limit.update(Sample(now=1.01, latency_s=0.005, inflight=30, dropped=True, others=29))
+    assert limit.rate_signal
+    limit.update(Sample(now=1.2, latency_s=0.1, inflight=20, dropped=False))  # one got through
+    limit.update(Sample(now=1.3, latency_s=0.005, inflight=25, dropped=True, others=24))
+    assert not limit.rate_signal

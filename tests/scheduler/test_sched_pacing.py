@@ -152,3 +152,30 @@ def test_a_rounding_residue_in_the_bucket_is_not_a_wait() -> None:
     wait = bucket.wait_s(1.0)
     now[0] += wait  # sleeping exactly the wait leaves at most a rounding residue
     assert bucket.wait_s(1.0) == 0.0
+
+
+def test_refused_sends_measure_a_bucket_before_any_success_returns() -> None:
+    # Sends at 100/s into an empty bucket refilled at 20/s: one in five is accepted. The
+    # accepted ones are still in service (no success back yet), yet the estimate is there.
+    learner = RateLearner()
+    t = 0.0
+    learner.on_success(sent_at=-1.0, now=-0.9)  # one earlier success: a service time of 0.1 s
+    for k in range(40):
+        t = k * 0.01
+        learner.on_send(t)
+        if k % 5:
+            learner.on_throttle(sent_at=t, now=t + 0.002, delivered=100.0)
+    estimate = learner.estimate()
+    assert estimate is not None and 15.0 <= estimate <= 25.0
+    assert learner.rate is not None and learner.rate <= 25.0  # paced near it, not at 100/s
+
+
+def test_refusals_right_after_a_change_are_the_same_overshoot() -> None:
+    learner = RateLearner()
+    learner.on_success(sent_at=0.0, now=0.1)  # service time 0.1 s
+    learner.on_throttle(sent_at=1.0, now=1.001, delivered=50.0)
+    first = learner.rate
+    learner.on_throttle(sent_at=1.01, now=1.011)  # sent 10 ms after the change: too soon
+    assert learner.rate == first
+    learner.on_throttle(sent_at=1.2, now=1.201)  # a service time later: its own news
+    assert learner.rate is not None and first is not None and learner.rate < first
