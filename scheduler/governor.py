@@ -148,13 +148,18 @@ class Governor:
         """
         if seconds > self.max_wait_s:
             if strict:
-                raise WaitTooLong(self.name, seconds, self.max_wait_s, source)
+                self.check_wait(seconds, source)
             seconds = self.max_wait_s
         now = self.clock()
         until = now + seconds * (1 + self.gate_jitter * self.rng.random())
         if until > self._gate_until:
             self._gate_until, self._gate_closed = until, True
             self.observer.on_gate(self.name, True, until - now)
+
+    def check_wait(self, seconds: float, source: str = "Retry-After") -> None:
+        """Raise `WaitTooLong` for a wait beyond `max_wait_s`."""
+        if seconds > self.max_wait_s:
+            raise WaitTooLong(self.name, seconds, self.max_wait_s, source)
 
     async def wait_gate(self, stage: str) -> None:
         """Wait, holding nothing, until the cool-down gate is open."""
@@ -293,7 +298,20 @@ class Governor:
         if verdict.limits is not None:
             self.observe_limits(verdict.limits)
         if verdict.kind is Kind.DROP and verdict.retry_after is not None:
-            self.cool_down(verdict.retry_after, strict=True)
+            if self._overshoot():  # the refused request's retry waits for it; others need not
+                self.check_wait(verdict.retry_after)
+            else:
+                self.cool_down(verdict.retry_after, strict=True)
+
+    def _overshoot(self) -> bool:
+        """Whether the refusal just fed to the limit was our concurrency's overshoot.
+
+        A capacity cap's Retry-After is about the request it refused: closing the gate for
+        every request would idle the slots the server still serves (a whole second each
+        time, with Azure's and Anthropic's whole-second values). A rate's refusal, or a
+        storm of them, still closes it.
+        """
+        return isinstance(self._limit, DeliveryLimit) and not self._limit.rate_signal
 
     def _refused(self, stage: str, verdict: Verdict, sent_at: float, permit: Permit) -> None:
         limit = self._limit

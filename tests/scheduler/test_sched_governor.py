@@ -9,6 +9,7 @@ from sched_fakes import FakeClock, MaxRandom
 from scheduler import (
     AIMDLimit,
     Breaker,
+    DeliveryLimit,
     EndpointDown,
     Feedback,
     FixedLimit,
@@ -110,6 +111,57 @@ async def test_gate_holds_new_requests_and_retries_until_retry_after(clock: Fake
     assert all(t >= 10.0 for _, t in started[1:]) and len(started) == 3
     assert obs.of("gate") == [("gate", True, 10.0), ("gate", False, 0.0)]
     assert ("wait", "cooldown", 9.5) in obs.events
+
+
+async def test_an_overshoots_retry_after_delays_its_retry_not_the_endpoint(
+    clock: FakeClock,
+) -> None:
+    # Three requests in service, a fourth refused with Retry-After: 2 (a capacity cap's
+    # overshoot, as the delivery law sees it). Its retry waits 2 s; the endpoint stays open.
+    obs = Recorder()
+    gov = governor(clock, DeliveryLimit(initial=4), observer=obs)
+    lane = gov.lane("draft", 10, POLICY)
+    started: list[tuple[str, float]] = []
+    refused = False
+
+    async def long_call() -> str:
+        await clock.sleep(5.0)
+        return "long"
+
+    async def capped() -> str:
+        nonlocal refused
+        started.append(("capped", clock()))
+        if not refused:
+            refused = True
+            raise RateLimited(retry_after=2.0)
+        return "capped"
+
+    longs = [asyncio.create_task(lane.call(long_call)) for _ in range(3)]
+    await clock.sleep(0.1)
+    task = asyncio.create_task(lane.call(capped))
+    await clock.sleep(0.5)
+    assert not gov.gate_closed
+    assert await task == "capped"
+    await asyncio.gather(*longs)
+    assert obs.of("gate") == []  # never closed: the slots the server serves stay in use
+    assert [t for name, t in started if name == "capped"][1] >= 2.1  # its retry waited
+
+
+async def test_a_rates_retry_after_closes_the_gate_for_every_request(clock: FakeClock) -> None:
+    obs = Recorder()
+    gov = governor(clock, DeliveryLimit(initial=4), observer=obs)
+    lane = gov.lane("draft", 10, POLICY)
+    refused = False
+
+    async def alone() -> str:  # nothing else in flight: concurrency cannot be the cause
+        nonlocal refused
+        if not refused:
+            refused = True
+            raise RateLimited(retry_after=2.0)
+        return "ok"
+
+    assert await lane.call(alone) == "ok"
+    assert obs.of("gate")[0] == ("gate", True, 2.0)
 
 
 async def test_retrying_task_holds_no_slot_while_backing_off(clock: FakeClock) -> None:
