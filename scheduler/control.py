@@ -55,10 +55,15 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   after the last cut sets `L = max(minimum, min(floor(backoff x L), max(accepted,
   floor(backoff x bdp))))`, where `accepted` is how many of our requests were in flight both
   when it was sent and when it was refused (a lower bound on what the server was serving);
-  it ends fast start. A refusal of a request sent before the last cut is the same overshoot:
-  ignored. So a concurrency cap answered with a bare 429 converges on the cap in one step,
-  and a rate limit's refusals leave L near R x latency, where the pacer (fed the same
-  refusals) does the work.
+  it ends fast start. The first cut (fast start's overshoot) uses `L - 1` for `backoff x L`:
+  the overshoot measured the cap. A refusal of a request sent before the last cut is the same
+  overshoot: ignored. So a concurrency cap answered with a bare 429 converges on the cap in
+  one step, and a rate limit's refusals leave L near R x latency, where the pacer (fed the
+  same refusals) does the work. `rate_signal` says a refusal was not concurrency's doing:
+  it came at a level that had worked since the last cut, with nothing else in flight, or
+  after cuts with no request sent since succeeding, at half the level where those refusals
+  began or lower (an empty bucket refuses at every level; a cap only above itself). Those
+  set `L = max(accepted + 1, 2)` and go to the pacer, without a hold.
 * Probe. After fast start, each success of a request sent after the last cut, with no queue
   and at least half of L in use, adds `1 / L` (one per round trip), capped at
   `gain x bdp + 1`: in flight never runs far ahead of what the server delivers.
@@ -66,10 +71,12 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
 
 What it does not handle: a server whose unloaded latency rises for good (a slower model) reads
 as a queue and holds L at the bdp, which is still what the server delivers; without first-token
-reports, fast start's blind doubling can fill a queueing server's queue before the first
-(slow) reply shows it, which is why lanes extend a queued attempt's timeout while the endpoint
-keeps completing others; the envelope never ages, so a server that became faster is compared
-with its slower past (harmless: it only hides queues shorter than the speed-up).
+reports, fast start (blind doubling, then one slot per reply) can put requests into a queueing
+server's queue before the first inflated replies show it, which is why lanes extend a queued
+attempt's timeout while the endpoint keeps completing others; a capacity drop to half or
+less is for a moment a storm, so the pacer paces near the new capacity's rate until it probes
+back up; the envelope never ages, so a server that became faster is compared with its slower past
+(harmless: it only hides queues shorter than the speed-up).
 
 Defaults: initial 4, minimum 1, maximum 256, tolerance 1.3, smoothing 0.3, backoff 0.9,
 gain 1.25, blind_period_s 3.0, window_min_s 2.0, hold_rtts 8, hold_min_s 1.0,
@@ -257,6 +264,7 @@ class DeliveryLimit(LimitBase):
         self._last_cut_at = -math.inf
         self._ok_level = 0  # most in flight at the send of a success since the last cut
         self._dry_cuts = 0  # cuts in a row with no success of a request sent after them
+        self._dry_from = 0  # the in-flight level the first of those refusals came at
         self.rate_signal = False  # the last refusal came at an in-flight count that had worked
         self._refused_level: int | None = None  # in flight when the last overshoot was refused
         self._hold_until = -math.inf
@@ -488,9 +496,11 @@ class DeliveryLimit(LimitBase):
         # Or refused again, after a cut, before anything sent since that cut got through: a
         # rate limit's empty bucket refuses at every level, and cutting concurrency step by
         # step (each cut waits for a fresh refusal) would take a refusal storm to get there.
-        # (A capacity drop looks the same for a moment; the pacer then paces near the
-        # capacity's rate until its probes find it was not a rate.)
-        storm = self._dry_cuts >= 1
+        # A cap refuses only above itself, so only once refusals go on at half the level
+        # where they began: a capacity drop to more than half looks the same for a moment.
+        if self._dry_cuts == 0:
+            self._dry_from = s.inflight
+        storm = self._dry_cuts >= 1 and 2 * s.inflight <= self._dry_from
         self.rate_signal = fresh and (accepted <= 0 or s.inflight <= self._ok_level or storm)
         if not fresh:
             return self._limit  # the same overshoot as the last cut

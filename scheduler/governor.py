@@ -20,8 +20,12 @@ it in full; the older `AIMDLimit` still works here with its own semantics):
   fails them. An item gives up at its deadline (`item_deadline_s`, default 1800 s, unless
   the stage's policy sets one) or when the `Breaker` opens (default: 30 consecutive failed
   attempts spanning 60 s with no success): every call then raises `EndpointDown`.
-* Fast start on slow calls: while a lane waits for a slot and nothing has been acknowledged,
-  a ramp task ticks `DeliveryLimit.tick` so the limit can double on time alone.
+* Waits on a refusal read as our own concurrency's overshoot (a cap): its Retry-After delays
+  that request's retry only; the gate stays open for the slots the server still serves.
+* Time-driven control: while lanes wait for a slot, a ramp task ticks `DeliveryLimit.tick`
+  at the law's `next_tick` (blind doubling while nothing came back, paced growth after first
+  tokens, an overdue first token), re-armed when the law wants an earlier tick. Each attempt
+  is announced to the law and the learner (`start_attempt`) and settled however it ends.
 """
 
 import asyncio

@@ -217,13 +217,15 @@ def test_refusals_during_a_hold_do_not_lengthen_it() -> None:
 
 
 def test_refused_again_before_anything_got_through_is_a_rate() -> None:
-    # An empty bucket refuses at every level: the second cut in a row with no success of a
-    # request sent after the first is handed to the pacer, not cut step by step.
+    # An empty bucket refuses at every level: refused again and again with no success of a
+    # request sent since, down to half the level where it began, is handed to the pacer.
     limit = DeliveryLimit(initial=40)
     limit.update(Sample(now=1.0, latency_s=0.005, inflight=40, dropped=True, others=39))
     assert not limit.rate_signal  # 40 never worked: concurrency, for all it knows
     limit.update(Sample(now=1.01, latency_s=0.005, inflight=30, dropped=True, others=29))
-    assert limit.rate_signal
+    assert not limit.rate_signal  # a capacity drop to 30 would look just like this
+    limit.update(Sample(now=1.02, latency_s=0.005, inflight=20, dropped=True, others=19))
+    assert limit.rate_signal  # a cap refuses only above itself: not at half of 40 too
     limit.update(Sample(now=1.2, latency_s=0.1, inflight=20, dropped=False))  # one got through
     limit.update(Sample(now=1.3, latency_s=0.005, inflight=25, dropped=True, others=24))
     assert not limit.rate_signal
