@@ -498,7 +498,7 @@ class DeliveryLimit(LimitBase):
         # step (each cut waits for a fresh refusal) would take a refusal storm to get there.
         # A cap refuses only above itself, so only once refusals go on at half the level
         # where they began: a capacity drop to more than half looks the same for a moment.
-        if self._dry_cuts == 0:
+        if fresh and self._dry_cuts == 0:
             self._dry_from = s.inflight
         storm = self._dry_cuts >= 1 and 2 * s.inflight <= self._dry_from
         self.rate_signal = fresh and (accepted <= 0 or s.inflight <= self._ok_level or storm)
