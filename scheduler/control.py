@@ -389,7 +389,7 @@ class DeliveryLimit(LimitBase):
         return oldest + (OVERDUE if factor is None else factor) * slowest + self.ttft_slack_s
 
     def _grow_paced(self, now: float, slots: float, ttft_s: float) -> None:
-        self._target = max(self._target or self.window, self.window) + slots
+        self._target = max(self._target or 0.0, self.window) + slots
         self._step_span_s = max(self._step_span_s, ttft_s)
         self._step_at = max(self._step_at, now)
 
