@@ -61,9 +61,12 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   one step, and a rate limit's refusals leave L near R x latency, where the pacer (fed the
   same refusals) does the work. `rate_signal` says a refusal was not concurrency's doing:
   it came at a level that had worked since the last cut, with nothing else in flight, or
-  after cuts with no request sent since succeeding, at half the level where those refusals
-  began or lower (an empty bucket refuses at every level; a cap only above itself). Those
-  set `L = max(accepted + 1, 2)` and go to the pacer, without a hold.
+  after a cut with no request sent since succeeding (the cut went to what a cap accepted:
+  an empty bucket refuses at every level, a steady cap only above itself). Those set
+  `L = max(accepted + 1, 2)` and go to the pacer, without a hold; in a storm (the last
+  case) each one halves L instead, down to 2, because the slot a refusal frees would go
+  straight back out and be refused in a millisecond. A capacity drop looks like a storm
+  for a moment: it loses a halving, which successes at the new cap win back in a round trip.
 * Probe. After fast start, each success of a request sent after the last cut, with no queue
   and at least half of L in use, adds `1 / L` (one per round trip), capped at
   `gain x bdp + 1`: in flight never runs far ahead of what the server delivers.
@@ -264,7 +267,6 @@ class DeliveryLimit(LimitBase):
         self._last_cut_at = -math.inf
         self._ok_level = 0  # most in flight at the send of a success since the last cut
         self._dry_cuts = 0  # cuts in a row with no success of a request sent after them
-        self._dry_from = 0  # the in-flight level the first of those refusals came at
         self.rate_signal = False  # the last refusal came at an in-flight count that had worked
         self._refused_level: int | None = None  # in flight when the last overshoot was refused
         self._hold_until = -math.inf
@@ -496,11 +498,10 @@ class DeliveryLimit(LimitBase):
         # Or refused again, after a cut, before anything sent since that cut got through: a
         # rate limit's empty bucket refuses at every level, and cutting concurrency step by
         # step (each cut waits for a fresh refusal) would take a refusal storm to get there.
-        # A cap refuses only above itself, so only once refusals go on at half the level
-        # where they began: a capacity drop to more than half looks the same for a moment.
-        if fresh and self._dry_cuts == 0:
-            self._dry_from = s.inflight
-        storm = self._dry_cuts >= 1 and 2 * s.inflight <= self._dry_from
+        # A cap refuses only above itself, and the cut went to what it accepted: a capacity
+        # drop looks the same for a moment, and the pacer then paces at the new capacity's
+        # rate until its probes find the cap again.
+        storm = self._dry_cuts >= 1
         self.rate_signal = fresh and (accepted <= 0 or s.inflight <= self._ok_level or storm)
         if not fresh:
             return self._limit  # the same overshoot as the last cut
@@ -509,7 +510,15 @@ class DeliveryLimit(LimitBase):
         first_cut = self.starting
         self._end_start()
         if self.rate_signal:  # a level that had worked: mostly the pacer's news; no hold
-            self.window = float(max(self.minimum, min(self._limit, max(accepted + 1, 2))))
+            # In a storm, what is still in flight was accepted before the bucket ran dry; a
+            # slot that a refusal frees would go straight back out and be refused in a
+            # millisecond. Halving per fresh refusal, sends soon wait for those to drain
+            # (the bucket refills meanwhile) and the pacer, fed the same refusals, takes
+            # over; a capacity drop, which looks the same for a moment, loses one halving.
+            keep = max(accepted + 1, 2)
+            if storm:
+                keep = max(2, min(keep, self._limit // 2))
+            self.window = float(max(self.minimum, min(self._limit, keep)))
             self._ok_level = 0
             return self._apply("decrease")
         floor_bdp = math.floor(self.backoff * self.bdp) if self.bdp is not None else 0

@@ -319,6 +319,8 @@ class Governor:
 
     def _refused(self, stage: str, verdict: Verdict, sent_at: float, permit: Permit) -> None:
         limit = self._limit
+        if self.learner is not None and verdict.reason != "timeout":
+            self.learner.on_refused(sent_at)  # it took no token, whatever it is read as
         if isinstance(limit, DeliveryLimit):
             permit.dropped(stage=stage)  # every refusal lowers the limit ...
             if limit.rate_signal:  # ... and one at a level that had worked teaches the pace

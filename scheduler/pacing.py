@@ -291,6 +291,10 @@ class RateLearner:
     time: the requests sent between two refused ones and not refused took the tokens, so it
     is exact as soon as a few were accepted, without waiting a service time for successes.
 
+    Every refusal should be reported (`on_refused`), also those the caller reads as its own
+    concurrency's overshoot and does not hand to `on_throttle`: unreported, a refused send
+    would count as accepted.
+
     Decrease: the first 429 sets `rate = floor x` the highest of the hint, the caller's
     delivery rate and what was sent and not refused in the last service time (or `backoff`
     x the success rate of the last `samples` successes by send time, when none is known).
@@ -299,7 +303,9 @@ class RateLearner:
     milliseconds; cutting per refusal would halve the pace several times before a single
     success at the new pace came back). Any other 429 sets `rate = min(rate, floor x
     estimate)` when there is an estimate, else `min(rate, max(rate x backoff, floor x
-    hint))`; `target` keeps the estimate.
+    hint))`, else (a storm: too few accepted to estimate) `min(rate x backoff, (accepted +
+    1) / span)`, an upper bound that tightens as the storm goes on; `target` keeps the
+    estimate.
 
     Increase (probe): each `window` successes sent after the last change, at most once per
     `period_s`, multiply the rate by `1 + increase * 2**k`, where `k` counts the steps since
@@ -315,6 +321,7 @@ class RateLearner:
         "_changed_at",
         "_lag",
         "_ok",
+        "_refusals_reported",
         "_refused_sent",
         "_retry_afters",
         "_sent",
@@ -358,6 +365,7 @@ class RateLearner:
         self._throttles: deque[float] = deque(maxlen=256)  # 429 completion times
         self._refused_sent: deque[float] = deque(maxlen=256)  # their send times
         self._sent: deque[float] = deque(maxlen=4096)  # send times (`on_send`)
+        self._refusals_reported = False  # `on_refused` reports every refusal's send time
         self._retry_afters: deque[float] = deque(maxlen=32)
         self._changed_at = -math.inf
         self._stepped_at = -math.inf
@@ -400,7 +408,8 @@ class RateLearner:
         `least`: no cut goes below this rate.
         """
         self._throttles.append(now)
-        self._refused_sent.append(sent_at)
+        if not self._refusals_reported:
+            self._refused_sent.append(sent_at)
         if retry_after is not None and retry_after > 0:
             self._retry_afters.append(retry_after)
         if self.rate is None:
@@ -427,6 +436,8 @@ class RateLearner:
             new = self.floor * estimate  # the rate the server accepted just now
         elif (hint := self._hint()) is not None:
             new = max(new, self.floor * hint)
+        elif (most := self._accepted_at_most()) is not None:
+            new = min(new, most)  # a storm: the server took at most this since it began
         if least is not None:
             new = max(new, least)
         if new < self.rate:
@@ -436,6 +447,15 @@ class RateLearner:
     def on_send(self, sent_at: float) -> None:
         """A request (first attempt or retry) went out at `sent_at`."""
         self._sent.append(sent_at)
+
+    def on_refused(self, sent_at: float) -> None:
+        """A request sent at `sent_at` was refused, whatever the caller read it as.
+
+        With sends reported, every refusal must be too, or one the caller read as its own
+        concurrency's overshoot (not handed to `on_throttle`) would count as accepted.
+        """
+        self._refusals_reported = True
+        self._refused_sent.append(sent_at)
 
     def estimate(self) -> float | None:
         """Requests per second the server accepted between two 429s, or None.
@@ -462,16 +482,32 @@ class RateLearner:
         return max(0, sent - refused) / self._lag
 
     def _accepted_between_refusals(self) -> float | None:
+        counted = self._refusal_span()
+        if counted is None or counted[0] < self.min_samples:
+            return None
+        return counted[0] / counted[1]
+
+    def _accepted_at_most(self) -> float | None:
+        """An upper bound on the accepted rate between the first and last refused send.
+
+        Too few accepted for an estimate (`min_samples`): one more than were accepted, over
+        the span, is still more than the server took; it tightens as the storm goes on.
+        """
+        counted = self._refusal_span()
+        return None if counted is None else (counted[0] + 1) / counted[1]
+
+    def _refusal_span(self) -> tuple[int, float] | None:
+        """Sends accepted between the earliest refused send within `horizon_s` of the latest
+        and the latest, and that span; None without two refused sends or reported sends."""
         refused = self._refused_sent
-        if len(refused) < 2:
+        if len(refused) < 2 or not self._sent:
             return None
         b = max(refused)
         a = min(t for t in refused if t >= b - self.horizon_s)
         if b <= a:
             return None
         sent = sum(a < t <= b for t in self._sent)
-        accepted = sent - sum(a < t <= b for t in refused)
-        return accepted / (b - a) if accepted >= self.min_samples else None
+        return max(0, sent - sum(a < t <= b for t in refused)), b - a
 
     def _completed_between_refusals(self) -> float | None:
         ends = [t for t in self._throttles if t >= self._settled_at]

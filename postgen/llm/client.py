@@ -126,6 +126,7 @@ class ChatClient:
         self.base_url = base_url.rstrip("/")
         self.where = safe_url(self.base_url)  # what messages name: never a credential
         self.stream = stream
+        self.stream_options = True  # ask for usage in the stream, until a server refuses it
         self.stall_s = stall_s
         self.queue_timeout_s = queue_timeout_s
         self.max_reply_bytes = max_reply_bytes
@@ -192,6 +193,34 @@ class ChatClient:
     def redact(self, text: str) -> str:
         return safe_message(text, self._secret)
 
+    def streaming_refused(self, status: int, body: bytes) -> bool:
+        """Whether a refusal is about what streaming adds; if so, stop sending it (one line).
+
+        Some gateways and older servers reject `stream_options` (Azure's "Unrecognized request
+        argument supplied: stream_options", pydantic's extra_forbidden) or streaming itself.
+        A 400 costs nothing, so the request is sent again without it.
+        """
+        if not self.stream or status not in (400, 422):
+            return False
+        _, message = _error_fields(body)
+        if self.stream_options and _STREAM_OPTIONS_WORDS.search(message):
+            self.stream_options = False
+            logger.warning(
+                "{}: the server refuses stream_options; streaming without usage reports "
+                "(token counts are estimated)",
+                self.where,
+            )
+            return True
+        if _STREAM_WORDS.search(message):
+            self.stream = False
+            logger.warning(
+                "{}: the server refuses streaming; replies are read whole (llm.stream=false "
+                "says so up front)",
+                self.where,
+            )
+            return True
+        return False
+
     async def aclose(self) -> None:
         for pool in self._pools:
             await pool.aclose()
@@ -209,18 +238,27 @@ class _Exchange:
         self.ttft: float | None = None
 
     async def run(self) -> Completion:
-        body = self.request.payload()
-        if self.c.stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}  # ignored where unsupported
-        built = self.http.build_request("POST", "/chat/completions", json=body)
-        response = await self._start(built)
+        response = await self._start(self._build())
+        if self.c.stream and response.status_code in (400, 422):
+            raw = await self._read(response, ERROR_BODY_BYTES, lambda _: None, clip=True)
+            await response.aclose()
+            if not self.c.streaming_refused(response.status_code, raw):
+                raise self.c.error(response.status_code, response.headers, raw, self.request)
+            response = await self._start(self._build())
         try:
             return await self._finish(response)
         finally:
             # On cancellation too: an unread response closes its connection, so the server
             # sees the client leave and (streaming) stops generating.
             await response.aclose()
+
+    def _build(self) -> httpx.Request:
+        body = self.request.payload()
+        if self.c.stream:
+            body["stream"] = True
+            if self.c.stream_options:
+                body["stream_options"] = {"include_usage": True}
+        return self.http.build_request("POST", "/chat/completions", json=body)
 
     async def _start(self, built: httpx.Request) -> httpx.Response:
         """Send, and wait until the server starts answering (its status line and headers)."""
@@ -445,6 +483,8 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+_STREAM_OPTIONS_WORDS = re.compile(r"stream_options|include_usage", re.I)
+_STREAM_WORDS = re.compile(r"\bstream(ing)?\b", re.I)
 _FORMAT_WORDS = re.compile(r"response_format|json_schema|'text' or 'json_object'", re.I)
 _CONTEXT_WORDS = re.compile(
     r"maximum context length|context window|context length|exceeds? the available context",

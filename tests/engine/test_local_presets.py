@@ -29,6 +29,12 @@ def test_a_local_key_is_sent_only_when_its_variable_is_set(
     assert api_key_from_env(llm.api_key_env, required=llm.api_key_required) == "k-local-123"
 
 
+def test_openai_streams_and_bounds_the_wait_for_an_answer_like_an_attempt() -> None:
+    llm = settings_for("llm=openai").llm
+    assert llm.stream  # time to first token feeds the scheduler's fast start and queue signal
+    assert llm.queue_timeout_s == 120.0
+
+
 def test_openai_still_requires_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     llm = settings_for("llm=openai").llm

@@ -138,6 +138,24 @@ class _Modes:
         w.write(_event(b"[DONE]") + b"0\r\n\r\n")
         await w.drain()
 
+    async def nostreamoptions(
+        self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]
+    ) -> None:
+        """Azure's answer to an argument it does not know; streams without it."""
+        if "stream_options" in body:
+            message = "Unrecognized request argument supplied: stream_options"
+            await _json(w, 400, {"error": {"message": message, "type": "invalid_request_error"}})
+            return
+        await self.stream(w, r, body)
+
+    async def nostream(self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]) -> None:
+        """A gateway that serves whole replies only."""
+        if body.get("stream"):
+            message = "Streaming is not supported for this deployment"
+            await _json(w, 400, {"error": {"message": message, "type": "invalid_request_error"}})
+            return
+        await self.ok(w, r, body)
+
     async def preempt(self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]) -> None:
         await _head(w, 200, "text/event-stream")
         w.write(_event(_delta("Hel")) + _event(b"[DONE]") + b"0\r\n\r\n")

@@ -199,3 +199,41 @@ async def test_a_stall_warns_at_half_its_bound_before_failing(hostile: Hostile) 
         "no byte for 0.2 s of a reply (0 bytes so far); it fails at 0.4 s (llm.stall_s)"
         in (lines[0])
     )
+
+
+async def test_a_server_refusing_stream_options_streams_without_them(hostile: Hostile) -> None:
+    client = ChatClient(hostile.url("nostreamoptions"), stream=True)
+    seen = len(hostile.bodies)
+    first = await client.complete(_request())
+    second = await client.complete(_request())
+    await client.aclose()
+    assert first.text == second.text == "Hello there, friend"
+    assert first.ttft_s is not None and first.usage_estimated
+    # One refused request, then every request streams without the options it refused.
+    assert [("stream_options" in b, b.get("stream")) for b in hostile.bodies[seen:]] == [
+        (True, True),
+        (False, True),
+        (False, True),
+    ]
+
+
+async def test_a_server_refusing_streaming_is_read_whole(hostile: Hostile) -> None:
+    client = ChatClient(hostile.url("nostream"), stream=True)
+    seen = len(hostile.bodies)
+    first = await client.complete(_request())
+    second = await client.complete(_request())
+    await client.aclose()
+    assert first.text == second.text == "hello"
+    assert [b.get("stream") for b in hostile.bodies[seen:]] == [True, None, None]
+
+
+async def test_an_unrelated_bad_request_is_not_taken_for_a_streaming_refusal(
+    hostile: Hostile,
+) -> None:
+    client = ChatClient(hostile.url("context"), stream=True)
+    before = hostile.requests["context"]
+    with pytest.raises(ContextTooLong):
+        await client.complete(_request())
+    await client.aclose()
+    assert client.stream and client.stream_options
+    assert hostile.requests["context"] == before + 1  # not sent again

@@ -187,6 +187,7 @@ def drive(
             limit.settled(sent)
             limit.update(Sample(now, now - sent, at_send, True, stage=job.kind, others=inflight))
             before = learner.rate
+            learner.on_refused(sent)
             if limit.rate_signal:
                 learner.on_throttle(
                     sent, now, server.retry_after_s, limit.recent_rate(now), limit.rate_floor()

@@ -217,15 +217,21 @@ def test_refusals_during_a_hold_do_not_lengthen_it() -> None:
 
 
 def test_refused_again_before_anything_got_through_is_a_rate() -> None:
-    # An empty bucket refuses at every level: refused again and again with no success of a
-    # request sent since, down to half the level where it began, is handed to the pacer.
+    # An empty bucket refuses at every level: refused again with no success of a request
+    # sent since the cut (which went to what a cap would have accepted) is handed to the
+    # pacer, and each such refusal halves the limit, so freed slots stop going straight
+    # back out to be refused.
     limit = DeliveryLimit(initial=40)
     limit.update(Sample(now=1.0, latency_s=0.005, inflight=40, dropped=True, others=39))
     assert not limit.rate_signal  # 40 never worked: concurrency, for all it knows
-    limit.update(Sample(now=1.01, latency_s=0.005, inflight=30, dropped=True, others=29))
-    assert not limit.rate_signal  # a capacity drop to 30 would look just like this
-    limit.update(Sample(now=1.02, latency_s=0.005, inflight=20, dropped=True, others=19))
-    assert limit.rate_signal  # a cap refuses only above itself: not at half of 40 too
-    limit.update(Sample(now=1.2, latency_s=0.1, inflight=20, dropped=False))  # one got through
-    limit.update(Sample(now=1.3, latency_s=0.005, inflight=25, dropped=True, others=24))
-    assert not limit.rate_signal
+    assert limit.limit == 39
+    limit.update(Sample(now=1.01, latency_s=0.005, inflight=39, dropped=True, others=38))
+    assert limit.rate_signal and limit.limit == 19
+    limit.update(Sample(now=1.02, latency_s=0.005, inflight=19, dropped=True, others=18))
+    assert limit.rate_signal and limit.limit == 9
+    for k in range(3):
+        limit.update(Sample(now=1.03 + k / 100, latency_s=0.005, inflight=9, dropped=True))
+    assert limit.limit == 2  # not below 2: the pacer does the rest
+    limit.update(Sample(now=1.2, latency_s=0.1, inflight=2, dropped=False))  # one got through
+    limit.update(Sample(now=1.3, latency_s=0.005, inflight=5, dropped=True, others=4))
+    assert not limit.rate_signal  # above anything that worked since: concurrency again

@@ -179,3 +179,35 @@ def test_refusals_right_after_a_change_are_the_same_overshoot() -> None:
     assert learner.rate == first
     learner.on_throttle(sent_at=1.2, now=1.201)  # a service time later: its own news
     assert learner.rate is not None and first is not None and learner.rate < first
+
+
+def test_a_refusal_read_as_a_cap_still_counts_as_not_accepted() -> None:
+    # Sends at 100/s, the server accepts 20/s. Half the refusals are read by the caller as
+    # its own concurrency's overshoot and never reach `on_throttle`: counted as accepted,
+    # they would make the estimate 60/s.
+    learner = RateLearner()
+    learner.on_success(sent_at=-1.0, now=-0.9)
+    for k in range(100):
+        t = k * 0.01
+        learner.on_send(t)
+        if k % 5:
+            learner.on_refused(t)
+            if k % 2:
+                learner.on_throttle(sent_at=t, now=t + 0.002, delivered=100.0)
+    estimate = learner.estimate()
+    assert estimate is not None and 15.0 <= estimate <= 25.0
+
+
+def test_a_storm_with_too_few_accepted_for_an_estimate_cuts_to_an_upper_bound() -> None:
+    # Nearly everything refused: no estimate (fewer than min_samples accepted), but one more
+    # than were accepted, over the span, bounds the rate; halving alone would take many cuts.
+    learner = RateLearner()
+    learner.on_success(sent_at=-0.1, now=0.0)  # a service time of 0.1 s
+    learner.rate = 200.0
+    for k in range(60):
+        t = k * 0.005
+        learner.on_send(t)
+        learner.on_refused(t)
+        learner.on_throttle(sent_at=t, now=t + 0.001)
+    assert learner.estimate() is None
+    assert learner.rate is not None and learner.rate <= 1 / 0.25  # at most 1 per 0.25 s span
