@@ -419,7 +419,10 @@ class RateLearner:
             recent = self._recent_acceptance(now)
             known = [r for r in (self._hint(), delivered, recent) if r is not None and r > 0]
             if known:
-                self._change(max(self.floor * max(known), least or 0.0, _MIN_RATE), now)
+                # What was delivered includes a bucket's burst; the refusals so far bound
+                # what it refills at (a storm's first refusals come in milliseconds).
+                start = min(max(known), self._accepted_at_most() or math.inf)
+                self._change(max(self.floor * start, least or 0.0, _MIN_RATE), now)
             elif (measured := self._measured_before()) is not None:
                 self._change(measured * self.backoff, now)
             return self.rate
