@@ -59,6 +59,7 @@ TTFT_S, PER_TOKEN_S = (
     0.01,
 )  # the simulator's defaults; service = (ttft + per_token * n) * scale
 SIM_SEED = 7
+STREAM_CHUNK_S = 0.01  # streamed rows: the simulator sends a chunk per 10 ms of generation
 STRATEGIES = ("sequential", "fixed5", "fixed16", "oracle", "adaptive")
 REFUSALS = ("rate_limited", "overloaded", "timeout")
 
@@ -79,8 +80,14 @@ class Scenario:
     retry_after: bool = True
     profile: str | None = None  # a `python -m postgen.sim --profile` name, when it has them
 
-    def sim_args(self) -> list[str]:
+    def sim_args(self, stream: bool = False) -> list[str]:
         args = ["--time-scale", str(self.time_scale), "--seed", str(SIM_SEED)]
+        if stream and self.time_scale > 0:
+            # At time scale 0.02 one chunk per token is 5,000 chunks a second per stream: the
+            # client's parser, not the law, would be measured. Real servers stream 20-100
+            # tokens a second; a chunk per 10 ms of generation keeps that load.
+            per_chunk = round(STREAM_CHUNK_S / (PER_TOKEN_S * self.time_scale))
+            args += ["--chunk-tokens", str(max(1, per_chunk))]
         if self.profile:
             args += ["--profile", self.profile]
         if not self.retry_after:
@@ -463,7 +470,7 @@ def run_single(
     estimated = strategy == "sequential" or (quick and strategy == "fixed5" and not sc.rpm)
     if estimated:
         n = min(n, 30 if strategy == "sequential" else SAMPLED)
-    with SimProcess(sc.sim_args()) as sim:
+    with SimProcess(sc.sim_args(stream)) as sim:
         rec = asyncio.run(drive(sim.base_url, strategy, sc, workload(n), stream=stream))
         offset = rec.wall_start - time.time() + time.monotonic() - sim.started_at
         peak_held = sim.stats().get("peak_concurrency")
@@ -532,7 +539,7 @@ def run_two_clients(
     sc: Scenario, strategy: str, quick: bool, stream: bool = False
 ) -> tuple[dict[str, Any], list[Any]]:
     n = (sc.quick_requests if quick else sc.requests) // sc.clients
-    with SimProcess(sc.sim_args()) as sim:
+    with SimProcess(sc.sim_args(stream)) as sim:
         procs, outs = [], []
         for k in range(sc.clients):
             out = RESULTS / f".client{k}.json"

@@ -1,9 +1,10 @@
-"""One picture of a `benchmarks.scheduler` run: makespan / lower bound per scenario and strategy.
+"""One picture of `benchmarks.scheduler` runs: makespan / lower bound per scenario and strategy.
 
-    python -m benchmarks.summary [benchmarks/results/latest.json] [docs/images/scheduler-matrix.png]
+    python -m benchmarks.summary [RUN.json ...] [docs/images/scheduler-matrix.png]
 
-Reads the rows a run wrote and draws grouped bars (log scale: fixed pools reach 17x) with the
-1.15x target as a line, so README's table has its plot.
+Reads the rows the runs wrote (default: `benchmarks/results/latest.json`) and draws grouped bars
+(log scale: fixed pools reach 17x) with the 1.15x target as a line, so README's table has its
+plot. Adaptive rows of a `--stream` run are drawn as their own bar, "adaptive streamed".
 """
 
 import json
@@ -15,8 +16,9 @@ from typing import Any
 __all__ = ["main", "plot"]
 
 REPO = Path(__file__).resolve().parent.parent
-STRATEGIES = ("adaptive", "oracle", "fixed16")
-COLORS = {"adaptive": "#1f77b4", "oracle": "#7f7f7f", "fixed16": "#d62728"}
+STREAMED = "adaptive streamed"
+STRATEGIES = ("adaptive", STREAMED, "oracle", "fixed16")
+COLORS = {"adaptive": "#1f77b4", STREAMED: "#17becf", "oracle": "#7f7f7f", "fixed16": "#d62728"}
 TARGET = 1.15
 
 
@@ -24,8 +26,11 @@ def ratios(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """{scenario: {strategy: ratio}} for the rows that have a ratio (not the overhead row)."""
     out: dict[str, dict[str, float]] = defaultdict(dict)
     for row in rows:
-        if row.get("ratio") is not None and row.get("strategy") in STRATEGIES:
-            out[row["scenario"]][row["strategy"]] = float(row["ratio"])
+        strategy = row.get("strategy")
+        if row.get("stream") and strategy == "adaptive":
+            strategy = STREAMED
+        if row.get("ratio") is not None and strategy in STRATEGIES:
+            out[row["scenario"]][str(strategy)] = float(row["ratio"])
     return dict(out)
 
 
@@ -37,10 +42,11 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
 
     table = ratios(rows)
     names = list(table)
-    width = 0.27
+    drawn = [st for st in STRATEGIES if any(st in table[n] for n in names)]
+    width = 0.8 / max(len(drawn), 1)
     fig, ax = plt.subplots(figsize=(11, 3.6))
-    for k, strategy in enumerate(STRATEGIES):
-        xs = [i + (k - 1) * width for i in range(len(names))]
+    for k, strategy in enumerate(drawn):
+        xs = [i + (k - (len(drawn) - 1) / 2) * width for i in range(len(names))]
         ys = [table[n].get(strategy, float("nan")) for n in names]
         ax.bar(xs, ys, width, label=strategy, color=COLORS[strategy])
     ax.axhline(TARGET, color="black", linestyle="--", linewidth=0.8, label=f"{TARGET}x target")
@@ -62,9 +68,11 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    source = Path(args[0]) if args else REPO / "benchmarks" / "results" / "latest.json"
-    target = Path(args[1]) if len(args) > 1 else REPO / "docs" / "images" / "scheduler-matrix.png"
-    rows = json.loads(source.read_text())["rows"]
+    pngs = [Path(a) for a in args if a.endswith(".png")]
+    sources = [Path(a) for a in args if not a.endswith(".png")]
+    sources = sources or [REPO / "benchmarks" / "results" / "latest.json"]
+    target = pngs[0] if pngs else REPO / "docs" / "images" / "scheduler-matrix.png"
+    rows = [row for source in sources for row in json.loads(source.read_text())["rows"]]
     print(plot(rows, target))
     return 0
 

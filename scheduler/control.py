@@ -268,6 +268,7 @@ class DeliveryLimit(LimitBase):
         self._ok_level = 0  # most in flight at the send of a success since the last cut
         self._dry_cuts = 0  # cuts in a row with no success of a request sent after them
         self.rate_signal = False  # the last refusal came at an in-flight count that had worked
+        self.storm = False  # ... or read so only because it came in a storm (a moved cap too)
         self._refused_level: int | None = None  # in flight when the last overshoot was refused
         self._hold_until = -math.inf
         self._holds = 0
@@ -502,7 +503,9 @@ class DeliveryLimit(LimitBase):
         # drop looks the same for a moment, and the pacer then paces at the new capacity's
         # rate until its probes find the cap again.
         storm = self._dry_cuts >= 1
-        self.rate_signal = fresh and (accepted <= 0 or s.inflight <= self._ok_level or storm)
+        plain = accepted <= 0 or s.inflight <= self._ok_level
+        self.rate_signal = fresh and (plain or storm)
+        self.storm = self.rate_signal and not plain
         if not fresh:
             return self._limit  # the same overshoot as the last cut
         self._dry_cuts += 1

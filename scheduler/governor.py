@@ -312,10 +312,13 @@ class Governor:
 
         A capacity cap's Retry-After is about the request it refused: closing the gate for
         every request would idle the slots the server still serves (a whole second each
-        time, with Azure's and Anthropic's whole-second values). A rate's refusal, or a
-        storm of them, still closes it.
+        time, with Azure's and Anthropic's whole-second values). A rate's refusal still
+        closes it; one read as a rate only because it came in a storm does not, since a cap
+        that moved (or was misjudged by one) looks the same, and the storm's halving and the
+        pacer already slow everything down.
         """
-        return isinstance(self._limit, DeliveryLimit) and not self._limit.rate_signal
+        limit = self._limit
+        return isinstance(limit, DeliveryLimit) and (not limit.rate_signal or limit.storm)
 
     def _refused(self, stage: str, verdict: Verdict, sent_at: float, permit: Permit) -> None:
         limit = self._limit

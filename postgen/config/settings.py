@@ -123,6 +123,7 @@ class SimOptions:
     schemaless_drops_fields: bool | None = None
     batch_slowdown: float | None = None
     interrupt_requests: bool | None = None
+    chunk_tokens: int = 1  # content tokens per streamed chunk after the first
     schedule: str = ""
     error_rate: float = 0.0
     hang_rate: float = 0.0
@@ -427,6 +428,7 @@ def _check_sim(sim: SimOptions) -> None:
         _int_range("llm.sim.n_ctx", sim.n_ctx, 0, 10_000_000, "0 = no context window")
     if sim.batch_slowdown is not None:
         _float_range("llm.sim.batch_slowdown", sim.batch_slowdown, 0.0, 10.0)
+    _int_range("llm.sim.chunk_tokens", sim.chunk_tokens, 1, 10_000, "1 = one per token")
 
 
 def _check_url(key: str, url: str) -> None:

@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a request waiting for the slot cuts a running stream short (default: profile's)",
     )
+    add(
+        "--chunk-tokens",
+        type=int,
+        default=1,
+        help="content tokens per streamed chunk after the first (1: one per token, as OpenAI "
+        "and vLLM stream; more spares the client's CPU at a fast --time-scale)",
+    )
     add("--schedule", default="", help='limit changes, e.g. "30:capacity=4,60:rpm=120"')
     add("--error-rate", type=float, default=0.0, help="fraction answered 500")
     add("--hang-rate", type=float, default=0.0, help="fraction that hang for --hang-s")
@@ -94,6 +101,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         schemaless_drops_fields=args.schemaless_drops_fields,
         batch_slowdown=args.batch_slowdown,
         interrupt_requests=args.interrupt_requests,
+        chunk_tokens=args.chunk_tokens,
         schedule=parse_schedule(args.schedule),
         error_rate=args.error_rate,
         hang_rate=args.hang_rate,

@@ -44,6 +44,8 @@ class SimConfig:
     (-1 = unbounded), `n_ctx` (0 = no context window), `schemaless_drops_fields`,
     `batch_slowdown`, `interrupt_requests` (a request waiting for the slot ends a running
     stream with `[DONE]` and no finish_reason, as llama-cpp-python does by default).
+    `chunk_tokens`: content tokens per streamed chunk after the first (1, as OpenAI and vLLM
+    send them; more keeps a client's per-chunk CPU out of a fast time-scale benchmark).
     """
 
     profile: str = "sim"
@@ -61,6 +63,7 @@ class SimConfig:
     schemaless_drops_fields: bool | None = None
     batch_slowdown: float | None = None
     interrupt_requests: bool | None = None
+    chunk_tokens: int = 1
     schedule: tuple[ScheduleStep, ...] = ()
     error_rate: float = 0.0
     hang_rate: float = 0.0
@@ -91,6 +94,8 @@ class SimConfig:
             raise ValueError(f"n_ctx must be >= 0 (0 = no context window), got {self.n_ctx}")
         if self.batch_slowdown is not None and not 0 <= self.batch_slowdown <= 10:
             raise ValueError(f"batch_slowdown must be in [0, 10], got {self.batch_slowdown}")
+        if not 1 <= self.chunk_tokens <= 10_000:
+            raise ValueError(f"chunk_tokens must be in [1, 10000], got {self.chunk_tokens}")
         profile_named(self.profile)  # raises ValueError naming the choices
         if self.burst_429_every_s is not None and self.burst_429_every_s <= 0:
             raise ValueError(f"burst_429_every_s must be > 0, got {self.burst_429_every_s}")

@@ -7,7 +7,7 @@ counts the request once, as streamed, preempted or abandoned.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 
 from .http import StreamAborted, StreamBody
 from .job import ABANDONED, Job, count_completion
@@ -50,9 +50,10 @@ class SseBody(StreamBody):
         scale = s.config.time_scale
         if not await pacer.wait(s.config.ttft_s * scale * s.slowdown_factor()):
             return
-        for i, piece in enumerate(tokens_of(job.content)):
-            # the first token comes at TTFT; each later one a per-token time after the last
-            if i and not await pacer.wait(s.config.per_token_s * scale * s.slowdown_factor()):
+        for i, piece in enumerate(_chunks(tokens_of(job.content), s.config.chunk_tokens)):
+            # the first token comes at TTFT; each later chunk its tokens' time after the last
+            per_token = s.config.per_token_s * scale * s.slowdown_factor()
+            if i and not await pacer.wait(per_token * s.config.chunk_tokens):
                 return
             if i == 0 and not await pacer.flush():
                 return
@@ -111,6 +112,15 @@ class AbortedBody(StreamBody):
             self._closed = True
             self._state.stats.leave()
             self._state.stats.by_status[self._status] += 1
+
+
+def _chunks(tokens: Iterable[str], size: int) -> list[str]:
+    """The first token alone (time to first token is its arrival), then `size` per chunk."""
+    pieces = list(tokens)
+    if size <= 1 or len(pieces) <= 1:
+        return pieces
+    rest = pieces[1:]
+    return [pieces[0], *("".join(rest[k : k + size]) for k in range(0, len(rest), size))]
 
 
 async def _silence(job: Job) -> bool:

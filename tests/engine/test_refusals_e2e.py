@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from postgen.engine.session import Endpoint, run_async
 from postgen.observe.result import RunResult
 from postgen.sim import SimConfig, SimServer
@@ -37,10 +39,18 @@ def _count(stats: dict[str, Any], status: str) -> int:
     return int(by_status.get(status, 0))
 
 
-async def test_bare_429s_of_a_rate_limit_lose_no_item() -> None:
+# The built-in simulator's preset reads replies whole; `llm=openai` (what a user points at any
+# OpenAI-compatible server) streams them, so first tokens reach the scheduler.
+PRESETS = pytest.mark.parametrize(
+    "preset", [("llm=sim",), ("llm=openai", "llm.model=sim-1")], ids=["sim", "openai"]
+)
+
+
+@PRESETS
+async def test_bare_429s_of_a_rate_limit_lose_no_item(preset: tuple[str, ...]) -> None:
     config = SimConfig(seed=3, time_scale=0.01, rpm=600, rate_headers=False, retry_after=False)
     with SimServer(config) as sim:
-        result = await _run(sim.base_url)
+        result = await _run(sim.base_url, *preset)
         stats = sim.stats()
     _complete(result)
     assert _count(stats, "429") <= 0.25 * _count(stats, "200")
@@ -64,14 +74,16 @@ async def test_bursts_of_bare_429s_do_not_fail_the_run() -> None:
     _complete(result)
 
 
-async def test_a_queueing_server_gets_every_request_once() -> None:
+@PRESETS
+async def test_a_queueing_server_gets_every_request_once(preset: tuple[str, ...]) -> None:
     config = SimConfig(seed=6, time_scale=0.01, capacity=2, queue=10_000)
     with SimServer(config) as sim:
-        result = await _run(sim.base_url)
+        result = await _run(sim.base_url, *preset)
         stats = sim.stats()
     _complete(result)
     assert _count(stats, "200") == REQUESTS  # nothing timed out and was sent again
     assert _count(stats, "503") == _count(stats, "429") == 0
+    assert stats["streamed"] == (REQUESTS if "llm=openai" in preset else 0)
 
 
 async def test_a_garbage_retry_after_is_treated_as_absent() -> None:

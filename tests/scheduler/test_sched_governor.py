@@ -1,6 +1,7 @@
 """Governor and lanes on a fake clock: gate, backoff, fatal errors, budget, pacing, ceilings."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -145,6 +146,46 @@ async def test_an_overshoots_retry_after_delays_its_retry_not_the_endpoint(
     await asyncio.gather(*longs)
     assert obs.of("gate") == []  # never closed: the slots the server serves stay in use
     assert [t for name, t in started if name == "capped"][1] >= 2.1  # its retry waited
+
+
+async def test_a_storms_retry_after_delays_its_retries_not_the_endpoint(
+    clock: FakeClock,
+) -> None:
+    # Refused, cut, and refused again before anything sent since got through: read as a rate
+    # (a storm), but a cap that moved looks the same, so its Retry-After closes no gate.
+    obs = Recorder()
+    limit = DeliveryLimit(initial=8)
+    gov = governor(clock, limit, observer=obs)
+    lane = gov.lane("draft", 10, POLICY)
+    refusals = 0
+
+    def long_call(seconds: float) -> Callable[[], Awaitable[str]]:
+        async def call() -> str:
+            await clock.sleep(seconds)
+            return "long"
+
+        return call
+
+    async def refused_twice() -> str:
+        nonlocal refusals
+        if refusals < 2:
+            refusals += 1
+            raise RateLimited(retry_after=2.0)
+        return "ok"
+
+    longs = [asyncio.create_task(lane.call(long_call(s))) for s in (1.0, 1.0, 3.0)]
+    await clock.sleep(0.1)
+    first = asyncio.create_task(lane.call(refused_twice))  # its retry waits until 2.1 s
+    await clock.sleep(0.1)
+    assert not limit.rate_signal  # concurrency's overshoot, for all it knows
+    await clock.sleep(1.0)  # two of the three sent before the cut are back: no news
+    second = asyncio.create_task(lane.call(refused_twice))
+    await clock.sleep(0.1)
+    assert limit.rate_signal and limit.storm
+    assert not gov.gate_closed
+    assert await first == await second == "ok"
+    await asyncio.gather(*longs)
+    assert obs.of("gate") == []
 
 
 async def test_a_rates_retry_after_closes_the_gate_for_every_request(clock: FakeClock) -> None:

@@ -226,3 +226,16 @@ async def test_stall_fault_goes_silent_after_the_first_token(make_server: Make) 
         assert server.stats()["faults"] == {"stall": 1}
     await await_until(lambda: server.stats()["abandoned"] == 1)
     assert server.stats()["processing"] == 0
+
+
+def test_chunk_tokens_groups_content_after_the_first_token(make_server: Make) -> None:
+    server = make_server(chunk_tokens=5)
+    body = chat("Tell me about streams", stream_options={"include_usage": True})
+    whole = httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=10).json()
+    _, events = _stream(server, body)
+    parsed = chunks(events)
+    middle = parsed[1:-2]  # between the role chunk and the finish and usage chunks
+    tokens = whole["usage"]["completion_tokens"]
+    assert _content(parsed) == whole["choices"][0]["message"]["content"]
+    assert len(middle) == 1 + -(-(tokens - 1) // 5)  # the first token alone, then 5 a chunk
+    assert len(middle[0]["choices"][0]["delta"]["content"]) <= 4  # one token: 4 characters
