@@ -65,7 +65,10 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   an empty bucket refuses at every level, a steady cap only above itself). Those set
   `L = max(accepted + 1, 2)` and go to the pacer, without a hold; in a storm (the last
   case) each one halves L instead, down to 2, because the slot a refusal frees would go
-  straight back out and be refused in a millisecond. A capacity drop looks like a storm
+  straight back out and be refused in a millisecond. A refusal of a request that had its
+  first token is never a rate (a rate refuses at arrival): a server that ends a running
+  stream for a newcomer (llama-cpp-python's default) is cut to what it was serving, with
+  the cut's level (in flight when it happened) held. A capacity drop looks like a storm
   for a moment: it loses a halving, which successes at the new cap win back in a round trip.
 * Probe. After fast start, each success of a request sent after the last cut, with no queue
   and at least half of L in use, adds `1 / L` (one per round trip), capped at
@@ -504,7 +507,11 @@ class DeliveryLimit(LimitBase):
         # rate until its probes find the cap again.
         storm = self._dry_cuts >= 1
         plain = accepted <= 0 or s.inflight <= self._ok_level
-        self.rate_signal = fresh and (plain or storm)
+        # Cut after its first token: a rate refuses at arrival, so this was the server giving
+        # up a request it served for another (llama-cpp-python ends a running stream when a
+        # second request arrives): concurrency, whatever came before.
+        served = s.ttft_s is not None
+        self.rate_signal = fresh and not served and (plain or storm)
         self.storm = self.rate_signal and not plain
         if not fresh:
             return self._limit  # the same overshoot as the last cut
@@ -519,18 +526,23 @@ class DeliveryLimit(LimitBase):
             # (the bucket refills meanwhile) and the pacer, fed the same refusals, takes
             # over; a capacity drop, which looks the same for a moment, loses one halving.
             keep = max(accepted + 1, 2)
-            if storm:
+            if self.storm:
                 keep = max(2, min(keep, self._limit // 2))
             self.window = float(max(self.minimum, min(self._limit, keep)))
             self._ok_level = 0
             return self._apply("decrease")
         floor_bdp = math.floor(self.backoff * self.bdp) if self.bdp is not None else 0
+        if served:
+            floor_bdp = 0  # it served fewer than it was delivering: what was accepted is it
         # Fast start's overshoot measures a cap: what was accepted while our requests kept
         # coming is it. Later cuts also back off, since the cap may be moving.
         most = self.window - 1 if first_cut else math.floor(self.backoff * self.window)
         target = min(most, max(accepted, floor_bdp))
         self.window = float(max(self.minimum, target))
-        self._hold(s.inflight, s.now)
+        # A served request was cut when another arrived: that level (in flight at the cut)
+        # is the one refused, not the level it was sent at.
+        level = max(s.inflight, (s.others or 0) + 1) if served else s.inflight
+        self._hold(level, s.now)
         self._ok_level = 0
         return self._apply("decrease")
 

@@ -296,7 +296,7 @@ class Governor:
         if verdict.kind in (Kind.DROP, Kind.RETRY):
             self.breaker.failure(now, verdict.reason)
         if verdict.kind is Kind.DROP:
-            self._refused(stage, verdict, sent_at, permit)
+            self._refused(stage, verdict, attempt, permit)
         permit.ignored()
         self.observer.on_complete(stage, verdict, now - sent_at, inflight)
         if verdict.limits is not None:
@@ -320,12 +320,12 @@ class Governor:
         limit = self._limit
         return isinstance(limit, DeliveryLimit) and (not limit.rate_signal or limit.storm)
 
-    def _refused(self, stage: str, verdict: Verdict, sent_at: float, permit: Permit) -> None:
-        limit = self._limit
+    def _refused(self, stage: str, verdict: Verdict, attempt: AttemptClock, permit: Permit) -> None:
+        limit, sent_at = self._limit, attempt.started_at
         if self.learner is not None and verdict.reason != "timeout":
             self.learner.on_refused(sent_at)  # it took no token, whatever it is read as
         if isinstance(limit, DeliveryLimit):
-            permit.dropped(stage=stage)  # every refusal lowers the limit ...
+            permit.dropped(stage=stage, ttft_s=attempt.ttft_s)  # every refusal lowers it ...
             if limit.rate_signal:  # ... and one at a level that had worked teaches the pace
                 delivered = limit.recent_rate(self.clock())
                 self.throttled(sent_at, verdict.retry_after, delivered, limit.rate_floor())

@@ -41,14 +41,15 @@ class Permit:
         )
         self._limiter._release(sample)
 
-    def dropped(self, *, stage: str = "") -> None:
-        """Release the slot and feed a capacity signal."""
+    def dropped(self, *, stage: str = "", ttft_s: float | None = None) -> None:
+        """Release the slot and feed a capacity signal (`ttft_s`: it was cut after its first
+        token, so it was being served)."""
         if self._done:
             return
         now, latency = self._close(None)
         others = self._limiter.inflight - 1
         self._limiter._release(
-            Sample(now, latency, self.inflight, True, stage=stage, others=others)
+            Sample(now, latency, self.inflight, True, stage=stage, ttft_s=ttft_s, others=others)
         )
 
     def ignored(self) -> None:

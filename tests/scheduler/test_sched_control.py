@@ -235,3 +235,14 @@ def test_refused_again_before_anything_got_through_is_a_rate() -> None:
     limit.update(Sample(now=1.2, latency_s=0.1, inflight=2, dropped=False))  # one got through
     limit.update(Sample(now=1.3, latency_s=0.005, inflight=5, dropped=True, others=4))
     assert not limit.rate_signal  # above anything that worked since: concurrency again
+
+
+def test_streams_cut_for_a_waiting_request_settle_at_one() -> None:
+    # llama-cpp-python's default: a second request ends the running stream ([DONE], no
+    # finish). Every cut stream is a refusal with at most one other request in flight.
+    limit = DeliveryLimit(initial=4)
+    for k in range(20):  # one at a time, 0.5 s each: a delivery rate of 2/s, a bdp of 1
+        limit.update(Sample(now=0.5 * (k + 1), latency_s=0.5, inflight=1, dropped=False))
+    limit.update(Sample(now=11.0, latency_s=0.2, inflight=1, dropped=True, others=1, ttft_s=0.1))
+    assert not limit.rate_signal  # served, then cut: concurrency, never a rate
+    assert limit.limit == 1  # at 2, every stream would be cut by the next request
