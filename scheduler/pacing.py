@@ -296,8 +296,10 @@ class RateLearner:
     would count as accepted.
 
     Decrease: the first 429 sets `rate = floor x` the highest of the hint, the caller's
-    delivery rate and what was sent and not refused in the last service time (or `backoff`
-    x the success rate of the last `samples` successes by send time, when none is known).
+    delivery rate and what was sent and not refused in the last service time, but at most
+    the storm's bound below once two refused sends are known (what a bucket's burst
+    delivered is no measure of its refill); or `backoff` x the success rate of the last
+    `samples` successes by send time, when none is known.
     A later 429 for a request sent before the last change, or within half a service time
     after it (at most `3 x period_s`), is the same overshoot: ignored (refusals come back in
     milliseconds; cutting per refusal would halve the pace several times before a single
