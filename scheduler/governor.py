@@ -322,7 +322,7 @@ class Governor:
 
     def _refused(self, stage: str, verdict: Verdict, attempt: AttemptClock, permit: Permit) -> None:
         limit, sent_at = self._limit, attempt.started_at
-        if self.learner is not None and verdict.reason != "timeout":
+        if self.learner is not None and verdict.reason != "timeout" and attempt.ttft_s is None:
             self.learner.on_refused(sent_at)  # it took no token, whatever it is read as
         if isinstance(limit, DeliveryLimit):
             permit.dropped(stage=stage, ttft_s=attempt.ttft_s)  # every refusal lowers it ...

@@ -239,7 +239,10 @@ class _Exchange:
 
     async def run(self) -> Completion:
         response = await self._start(self._build())
-        if self.c.stream and response.status_code in (400, 422):
+        # At most twice: a server may refuse stream_options, and then streaming itself.
+        for _ in range(2):
+            if not (self.c.stream and response.status_code in (400, 422)):
+                break
             raw = await self._read(response, ERROR_BODY_BYTES, lambda _: None, clip=True)
             await response.aclose()
             if not self.c.streaming_refused(response.status_code, raw):

@@ -148,6 +148,14 @@ class _Modes:
             return
         await self.stream(w, r, body)
 
+    async def plainonly(self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]) -> None:
+        """Refuses stream_options by name, then streaming: whole replies only."""
+        if "stream_options" in body:
+            message = "Unrecognized request argument supplied: stream_options"
+            await _json(w, 400, {"error": {"message": message, "type": "invalid_request_error"}})
+            return
+        await self.nostream(w, r, body)
+
     async def nostream(self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]) -> None:
         """A gateway that serves whole replies only."""
         if body.get("stream"):

@@ -237,3 +237,15 @@ async def test_an_unrelated_bad_request_is_not_taken_for_a_streaming_refusal(
     await client.aclose()
     assert client.stream and client.stream_options
     assert hostile.requests["context"] == before + 1  # not sent again
+
+
+async def test_a_server_refusing_stream_options_then_streaming_is_read_whole(
+    hostile: Hostile,
+) -> None:
+    client = ChatClient(hostile.url("plainonly"), stream=True)
+    seen = len(hostile.bodies)
+    done = await client.complete(_request())
+    await client.aclose()
+    assert done.text == "hello"
+    sent = [("stream_options" in b, b.get("stream")) for b in hostile.bodies[seen:]]
+    assert sent == [(True, True), (False, True), (False, None)]
