@@ -79,9 +79,9 @@ What it does not handle: a server whose unloaded latency rises for good (a slowe
 as a queue and holds L at the bdp, which is still what the server delivers; without first-token
 reports, fast start (blind doubling, then one slot per reply) can put requests into a queueing
 server's queue before the first inflated replies show it, which is why lanes extend a queued
-attempt's timeout while the endpoint keeps completing others; a capacity drop to half or
-less is for a moment a storm, so the pacer paces near the new capacity's rate until it probes
-back up; the envelope never ages, so a server that became faster is compared with its slower past
+attempt's timeout while the endpoint keeps completing others; a capacity drop is for a
+moment a storm, so the pacer paces near the new capacity's rate until it probes back up; the
+envelope never ages, so a server that became faster is compared with its slower past
 (harmless: it only hides queues shorter than the speed-up).
 
 Defaults: initial 4, minimum 1, maximum 256, tolerance 1.3, smoothing 0.3, backoff 0.9,
@@ -269,7 +269,7 @@ class DeliveryLimit(LimitBase):
         self._grown_at: float | None = None
         self._last_cut_at = -math.inf
         self._ok_level = 0  # most in flight at the send of a success since the last cut
-        self._dry_cuts = 0  # cuts in a row with no success of a request sent after them
+        self._unanswered_cut = False  # no success yet of a request sent after the last cut
         self.rate_signal = False  # the last refusal came at an in-flight count that had worked
         self.storm = False  # ... or read so only because it came in a storm (a moved cap too)
         self._refused_level: int | None = None  # in flight when the last overshoot was refused
@@ -473,7 +473,7 @@ class DeliveryLimit(LimitBase):
         if sent < self._last_cut_at:
             return self._limit  # sent before the last cut: that cut's news
         self._ok_level = max(self._ok_level, s.inflight)
-        self._dry_cuts = 0  # something sent since the last cut got through
+        self._unanswered_cut = False  # something sent since the last cut got through
         if self.queued:
             return self._drain(s.now)
         if 2 * s.inflight < self.window:
@@ -505,7 +505,7 @@ class DeliveryLimit(LimitBase):
         # A cap refuses only above itself, and the cut went to what it accepted: a capacity
         # drop looks the same for a moment, and the pacer then paces at the new capacity's
         # rate until its probes find the cap again.
-        storm = self._dry_cuts >= 1
+        storm = self._unanswered_cut
         plain = accepted <= 0 or s.inflight <= self._ok_level
         # Cut after its first token: a rate refuses at arrival, so this was the server giving
         # up a request it served for another (llama-cpp-python ends a running stream when a
@@ -515,7 +515,7 @@ class DeliveryLimit(LimitBase):
         self.storm = self.rate_signal and not plain
         if not fresh:
             return self._limit  # the same overshoot as the last cut
-        self._dry_cuts += 1
+        self._unanswered_cut = True
         self._last_cut_at = s.now
         first_cut = self.starting
         self._end_start()
@@ -531,9 +531,10 @@ class DeliveryLimit(LimitBase):
             self.window = float(max(self.minimum, min(self._limit, keep)))
             self._ok_level = 0
             return self._apply("decrease")
-        floor_bdp = math.floor(self.backoff * self.bdp) if self.bdp is not None else 0
-        if served:
-            floor_bdp = 0  # it served fewer than it was delivering: what was accepted is it
+        # A served request's cut says the server serves fewer than it was delivering: what
+        # was accepted is the cap, with no floor at the bdp.
+        bdp = None if served else self.bdp
+        floor_bdp = math.floor(self.backoff * bdp) if bdp is not None else 0
         # Fast start's overshoot measures a cap: what was accepted while our requests kept
         # coming is it. Later cuts also back off, since the cap may be moving.
         most = self.window - 1 if first_cut else math.floor(self.backoff * self.window)

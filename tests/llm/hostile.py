@@ -94,6 +94,15 @@ def _ok(text: str, finish: str = "stop", model: str = "/models/tiny.gguf") -> di
     }
 
 
+async def _refused_stream_options(w: Writer, body: dict[str, Any]) -> bool:
+    """Azure's 400 for `stream_options`, if the body has them; whether it was sent."""
+    if "stream_options" not in body:
+        return False
+    message = "Unrecognized request argument supplied: stream_options"
+    await _json(w, 400, {"error": {"message": message, "type": "invalid_request_error"}})
+    return True
+
+
 class _Modes:
     def __init__(self, seen: Hostile) -> None:
         self.seen = seen
@@ -142,19 +151,13 @@ class _Modes:
         self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]
     ) -> None:
         """Azure's answer to an argument it does not know; streams without it."""
-        if "stream_options" in body:
-            message = "Unrecognized request argument supplied: stream_options"
-            await _json(w, 400, {"error": {"message": message, "type": "invalid_request_error"}})
-            return
-        await self.stream(w, r, body)
+        if not await _refused_stream_options(w, body):
+            await self.stream(w, r, body)
 
     async def plainonly(self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]) -> None:
         """Refuses stream_options by name, then streaming: whole replies only."""
-        if "stream_options" in body:
-            message = "Unrecognized request argument supplied: stream_options"
-            await _json(w, 400, {"error": {"message": message, "type": "invalid_request_error"}})
-            return
-        await self.nostream(w, r, body)
+        if not await _refused_stream_options(w, body):
+            await self.nostream(w, r, body)
 
     async def nostream(self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]) -> None:
         """A gateway that serves whole replies only."""
