@@ -116,6 +116,7 @@ class SimOptions:
     per_token_s: float = 0.01
     rpm: int | None = None
     tpm: int | None = None
+    rate_burst_s: float = 10.0  # seconds of rpm / tpm a full bucket holds
     rate_headers: bool = True
     capacity: int | None = None
     queue: int | None = None
@@ -429,6 +430,7 @@ def _check_sim(sim: SimOptions) -> None:
     if sim.batch_slowdown is not None:
         _float_range("llm.sim.batch_slowdown", sim.batch_slowdown, 0.0, 10.0)
     _int_range("llm.sim.chunk_tokens", sim.chunk_tokens, 1, 10_000, "1 = one per token")
+    _float_range("llm.sim.rate_burst_s", sim.rate_burst_s, 0.001, 3600.0)
 
 
 def _check_url(key: str, url: str) -> None:

@@ -120,12 +120,11 @@ class SimApp:
         if step.capacity is not None:
             state.gate.set_capacity(step.capacity or None)
 
-    @staticmethod
-    def _retarget(bucket: TokenBucket | None, limit: int, now: float) -> TokenBucket | None:
+    def _retarget(self, bucket: TokenBucket | None, limit: int, now: float) -> TokenBucket | None:
         if not limit:
             return None
         if bucket is None:
-            return TokenBucket(limit, now)
+            return TokenBucket(limit, now, self.config.rate_burst_s)
         bucket.set_limit(limit, now)
         return bucket
 

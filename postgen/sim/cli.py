@@ -29,8 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--time-scale", type=float, default=1.0, help="latency multiplier; 0 = no latency")
     add("--ttft", type=float, default=0.3, help="time to first token, seconds")
     add("--per-token", type=float, default=0.01, help="seconds per output token")
-    add("--rpm", type=int, help="requests per minute (bucket burst = rpm/6)")
-    add("--tpm", type=int, help="tokens per minute (bucket burst = tpm/6)")
+    add("--rpm", type=int, help="requests per minute (bucket burst: --burst-s of it)")
+    add("--tpm", type=int, help="tokens per minute (bucket burst: --burst-s of it)")
+    add(
+        "--burst-s",
+        type=float,
+        default=10.0,
+        help="seconds of --rpm/--tpm a full bucket holds (10 = a sixth of the minute)",
+    )
     add("--no-rate-headers", action="store_true", help="omit x-ratelimit-* headers")
     add("--no-retry-after", action="store_true", help="omit retry-after on 429")
     add("--capacity", type=int, help="requests processed at once (hidden; default: profile's)")
@@ -93,6 +99,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         per_token_s=args.per_token,
         rpm=args.rpm,
         tpm=args.tpm,
+        rate_burst_s=args.burst_s,
         rate_headers=not args.no_rate_headers,
         retry_after=not args.no_retry_after,
         capacity=args.capacity,

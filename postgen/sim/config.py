@@ -44,6 +44,8 @@ class SimConfig:
     (-1 = unbounded), `n_ctx` (0 = no context window), `schemaless_drops_fields`,
     `batch_slowdown`, `interrupt_requests` (a request waiting for the slot ends a running
     stream with `[DONE]` and no finish_reason, as llama-cpp-python does by default).
+    `rate_burst_s`: seconds of `rpm` / `tpm` their buckets hold when full (10: a sixth of the
+    minute's limit; about 1 for a gateway that counts per second).
     `chunk_tokens`: content tokens per streamed chunk after the first (1, as OpenAI and vLLM
     send them; more keeps a client's per-chunk CPU out of a fast time-scale benchmark).
     """
@@ -55,6 +57,7 @@ class SimConfig:
     per_token_s: float = 0.01
     rpm: int | None = None
     tpm: int | None = None
+    rate_burst_s: float = 10.0
     rate_headers: bool = True
     retry_after: bool = True
     capacity: int | None = None
@@ -94,6 +97,8 @@ class SimConfig:
             raise ValueError(f"n_ctx must be >= 0 (0 = no context window), got {self.n_ctx}")
         if self.batch_slowdown is not None and not 0 <= self.batch_slowdown <= 10:
             raise ValueError(f"batch_slowdown must be in [0, 10], got {self.batch_slowdown}")
+        if not 0 < self.rate_burst_s <= 3600:
+            raise ValueError(f"rate_burst_s must be in (0, 3600], got {self.rate_burst_s}")
         if not 1 <= self.chunk_tokens <= 10_000:
             raise ValueError(f"chunk_tokens must be in [1, 10000], got {self.chunk_tokens}")
         profile_named(self.profile)  # raises ValueError naming the choices

@@ -1,8 +1,9 @@
 """Rate buckets and the hidden concurrency gate; time is always passed in, never read.
 
-A bucket for a per-minute limit L refills at L/60 per second and holds at most L/6
-(ten seconds' worth, at least 1): a client that overshoots sees 429s within seconds
-instead of after spending a whole minute's burst.
+A bucket for a per-minute limit L refills at L/60 per second and holds at most `burst_s`
+seconds' worth (ten by default: L/6, at least 1): a client that overshoots sees 429s within
+seconds instead of after spending a whole minute's burst. Gateways that count per second
+hold about one second's worth.
 """
 
 from __future__ import annotations
@@ -14,22 +15,23 @@ from collections.abc import Callable
 
 __all__ = ["CapacityGate", "Overloaded", "TokenBucket", "format_duration"]
 
-_BURST_FRACTION = 1 / 6
+DEFAULT_BURST_S = 10.0
 
 
 class TokenBucket:
     """A continuously refilled bucket for one per-minute limit."""
 
-    __slots__ = ("_level", "_stamp", "limit")
+    __slots__ = ("_level", "_stamp", "burst_s", "limit")
 
-    def __init__(self, limit_per_min: int, now: float) -> None:
+    def __init__(self, limit_per_min: int, now: float, burst_s: float = DEFAULT_BURST_S) -> None:
         self.limit = limit_per_min
+        self.burst_s = burst_s
         self._level = self.burst
         self._stamp = now
 
     @property
     def burst(self) -> float:
-        return max(1.0, self.limit * _BURST_FRACTION)
+        return max(1.0, self.rate * self.burst_s)
 
     @property
     def rate(self) -> float:

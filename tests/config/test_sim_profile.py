@@ -21,6 +21,8 @@ def test_profile_and_limits_reach_the_simulator() -> None:
     assert config.profile == "llamacpp" and config.n_ctx == 4096 and config.queue == -1
     default = sim_config(settings_for())
     assert default.profile == "sim" and default.queue is None and default.n_ctx is None
+    assert default.rate_burst_s == 10.0
+    assert sim_config(settings_for("llm.sim.rate_burst_s=1")).rate_burst_s == 1.0
 
 
 @pytest.mark.parametrize(
@@ -30,6 +32,7 @@ def test_profile_and_limits_reach_the_simulator() -> None:
         ("llm.sim.queue=-2", "llm.sim.queue"),
         ("llm.sim.n_ctx=-1", "llm.sim.n_ctx"),
         ("llm.sim.batch_slowdown=11", "llm.sim.batch_slowdown"),
+        ("llm.sim.rate_burst_s=0", "llm.sim.rate_burst_s"),
     ],
 )
 def test_bad_simulator_options_name_the_key(override: str, key: str) -> None:

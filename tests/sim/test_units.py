@@ -23,6 +23,14 @@ def test_bucket_bursts_a_sixth_then_refills_per_second() -> None:
     assert bucket.burst == 10
 
 
+def test_bucket_burst_is_burst_s_of_the_rate() -> None:
+    bucket = TokenBucket(600, now=0.0, burst_s=1.0)  # 10 per second, 10 at once
+    assert bucket.remaining(0.0) == 10
+    bucket.take(10, 0.0)
+    assert bucket.wait_for(1, 0.0) == pytest.approx(0.1)
+    assert bucket.remaining(0.5) == 5
+
+
 def test_oversized_cost_needs_a_full_bucket() -> None:
     bucket = TokenBucket(60, now=0.0)
     assert bucket.wait_for(1000, 0.0) == 0
