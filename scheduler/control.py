@@ -64,15 +64,25 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   after a cut with no request sent since succeeding (the cut went to what a cap accepted:
   an empty bucket refuses at every level, a steady cap only above itself). Those set
   `L = max(accepted + 1, 2)` and go to the pacer, without a hold; in a storm (the last
-  case) each one halves L instead, down to 2, because the slot a refusal frees would go
-  straight back out and be refused in a millisecond. A refusal of a request that had its
-  first token is never a rate (a rate refuses at arrival): a server that ends a running
+  case, at or below the level that cut went to) each one halves L instead, down to 2,
+  because the slot a refusal frees would go straight back out and be refused in a
+  millisecond. A refusal of a request that had its first token is never a rate (a rate
+  refuses at arrival): a server that ends a running
   stream for a newcomer (llama-cpp-python's default) is cut to what it was serving, with
   the cut's level (in flight when it happened) held. A capacity drop looks like a storm
   for a moment: it loses a halving, which successes at the new cap win back in a round trip.
 * Probe. After fast start, each success of a request sent after the last cut, with no queue
   and at least half of L in use, adds `1 / L` (one per round trip), capped at
   `gain x bdp + 1`: in flight never runs far ahead of what the server delivers.
+  After a cut read as a cap, once its hold ends, L also grows on time (`tick`): one slot per
+  two round trips of the refusal that caused the cut (plus `ttft_slack_s`) while every slot
+  is in use, until a refusal. A server that refuses at arrival answers within a round trip,
+  so a cap costs one refusal per hold, and a token bucket that fast start overshot (its
+  first refusal reads as a cap) is found in a fraction of a second: growth per reply takes
+  seconds per slot when calls take seconds. No such probing after a refusal slower than
+  `PROBE_MAX_S` (a timeout, a full queue's) or a stream cut for a newcomer, nor after a
+  rate signal (the pacer's to find the rate) or a queue. A refusal above the level the last
+  cut went to is a probe finding the cap, never a storm.
 * Clamp: L stays in `[minimum, maximum]`.
 
 What it does not handle: a server whose unloaded latency rises for good (a slower model) reads
@@ -86,7 +96,7 @@ envelope never ages, so a server that became faster is compared with its slower 
 
 Defaults: initial 4, minimum 1, maximum 256, tolerance 1.3, smoothing 0.3, backoff 0.9,
 gain 1.25, blind_period_s 3.0, window_min_s 2.0, hold_rtts 8, hold_min_s 1.0,
-max_holds 4, ttft_slack_s 0.03.
+max_holds 4, ttft_slack_s 0.03; `PROBE_MAX_S` 1.0.
 """
 
 import bisect
@@ -101,6 +111,7 @@ __all__ = ["DeliveryLimit", "DeliveryMeter", "LatencyEnvelope", "Outstanding", "
 OVERDUE, LATE = 4.0, 2.0  # x the unloaded time to first token: a queue; a pause in growth
 _STEPS_PER_OCTAVE = 4
 _KEEP = 8192  # completion times kept for delivery-rate samples
+PROBE_MAX_S = 1.0  # a refusal slower than this is no answer at arrival: no probing on time
 
 
 def size_class(tokens: int) -> int:
@@ -270,11 +281,14 @@ class DeliveryLimit(LimitBase):
         self._last_cut_at = -math.inf
         self._ok_level = 0  # most in flight at the send of a success since the last cut
         self._unanswered_cut = False  # no success yet of a request sent after the last cut
+        self._cut_level = 0  # the limit the last refusal's cut went to
         self.rate_signal = False  # the last refusal came at an in-flight count that had worked
         self.storm = False  # ... or read so only because it came in a storm (a moved cap too)
         self._refused_level: int | None = None  # in flight when the last overshoot was refused
         self._hold_until = -math.inf
         self._holds = 0
+        self._probe_at: float | None = None  # after a cap's cut: when to add the next slot
+        self._probe_every_s = 0.0  # ... and how often: a refusal's round trip, twice
         self._outstanding = Outstanding()  # fast start: sent, no first token yet
         self._serving = Outstanding()  # first token seen, not ended: in service at the server
         self._credit = 0  # first tokens not yet turned into growth (older ones still out)
@@ -432,6 +446,8 @@ class DeliveryLimit(LimitBase):
             return self._drain(now)
         if self._target is not None:
             return self._step(now)
+        if self._probe_at is not None:
+            return self._probe(now, inflight)
         if not self.starting or self._acked or inflight < self._limit:
             return self._limit
         if self._grown_at is None:
@@ -452,6 +468,8 @@ class DeliveryLimit(LimitBase):
             return overdue  # growth pauses for a late first token: next, it may be a queue
         if overdue is not None:
             return overdue
+        if self._probe_at is not None:
+            return self._probe_at
         if not self.starting or self._acked or self._grown_at is None:
             return None
         return self._grown_at + self.blind_period_s
@@ -505,7 +523,8 @@ class DeliveryLimit(LimitBase):
         # A cap refuses only above itself, and the cut went to what it accepted: a capacity
         # drop looks the same for a moment, and the pacer then paces at the new capacity's
         # rate until its probes find the cap again.
-        storm = self._unanswered_cut
+        # A refusal above the level the cut went to is a probe that found the cap, no storm.
+        storm = self._unanswered_cut and s.inflight <= self._cut_level
         plain = accepted <= 0 or s.inflight <= self._ok_level
         # Cut after its first token: a rate refuses at arrival, so this was the server giving
         # up a request it served for another (llama-cpp-python ends a running stream when a
@@ -530,7 +549,8 @@ class DeliveryLimit(LimitBase):
                 keep = max(2, min(keep, self._limit // 2))
             self.window = float(max(self.minimum, min(self._limit, keep)))
             self._ok_level = 0
-            return self._apply("decrease")
+            self._probe_at = None  # the pacer's to find the rate
+            return self._cut_to()
         # A served request's cut says the server serves fewer than it was delivering: what
         # was accepted is the cap, with no floor at the bdp.
         bdp = None if served else self.bdp
@@ -544,8 +564,13 @@ class DeliveryLimit(LimitBase):
         # is the one refused, not the level it was sent at.
         level = max(s.inflight, (s.others or 0) + 1) if served else s.inflight
         self._hold(level, s.now)
+        self._arm_probe(None if served else s.latency_s)
         self._ok_level = 0
-        return self._apply("decrease")
+        return self._cut_to()
+
+    def _cut_to(self) -> int:
+        self._cut_level = self._apply("decrease")
+        return self._cut_level
 
     def _hold(self, refused_at: int, now: float) -> None:
         """Probe the refused in-flight level again only after a pause that doubles on repeats.
@@ -561,9 +586,35 @@ class DeliveryLimit(LimitBase):
         pause = max(self.hold_min_s, self.hold_rtts * (self.base_s or 0.0)) * 2**self._holds
         self._hold_until = now + pause
 
+    def _arm_probe(self, refused_in_s: float | None) -> None:
+        """After a cap's cut, probe above it on time once its hold ends, not per reply.
+
+        A server that refuses at arrival says no within a round trip, so a request it has not
+        refused within two of them was taken: one slot per two round trips finds a cap (one
+        refusal), or shows that it was none (an empty bucket read as a cap refuses nothing
+        once it refills), in milliseconds. Growth per reply (one slot per round trip) takes
+        seconds per slot when calls take seconds. A refusal slower than `PROBE_MAX_S` (a
+        timeout, a full queue's) is no such answer, nor is a stream cut for a newcomer (each
+        probe would cut another): no probing on time.
+        """
+        if refused_in_s is None or refused_in_s > PROBE_MAX_S:
+            self._probe_at = None
+            return
+        self._probe_every_s = 2.0 * refused_in_s + self.ttft_slack_s
+        self._probe_at = self._hold_until
+
+    def _probe(self, now: float, inflight: int) -> int:
+        at = self._probe_at
+        if at is None or now < at or inflight < self._limit:
+            return self._limit  # held, or slots to spare: nothing to learn
+        self.window = math.floor(self.window) + 1.0
+        self._probe_at = now + self._probe_every_s
+        return self._apply("probe")
+
     def _drain(self, now: float) -> int:
         serving = len(self._serving)
         self._end_start()
+        self._probe_at = None  # a queue shows slowly: probing on time would stuff it
         self._last_cut_at, self._ok_level = now, 0
         bdp = self.bdp
         if serving:  # first tokens say how many the server serves now: early on, a sharper

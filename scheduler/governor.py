@@ -24,7 +24,8 @@ it in full; the older `AIMDLimit` still works here with its own semantics):
   that request's retry only; the gate stays open for the slots the server still serves.
 * Time-driven control: while lanes wait for a slot, a ramp task ticks `DeliveryLimit.tick`
   at the law's `next_tick` (blind doubling while nothing came back, paced growth after first
-  tokens, an overdue first token), re-armed when the law wants an earlier tick. Each attempt
+  tokens, an overdue first token, probing on time after a cap's cut), re-armed when the law
+  wants an earlier tick. Each attempt
   is announced to the law and the learner (`start_attempt`) and settled however it ends.
 """
 

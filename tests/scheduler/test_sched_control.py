@@ -246,3 +246,55 @@ def test_streams_cut_for_a_waiting_request_settle_at_one() -> None:
     limit.update(Sample(now=11.0, latency_s=0.2, inflight=1, dropped=True, others=1, ttft_s=0.1))
     assert not limit.rate_signal  # served, then cut: concurrency, never a rate
     assert limit.limit == 1  # at 2, every stream would be cut by the next request
+
+
+def test_a_bucket_read_as_a_cap_is_found_by_probing_on_time() -> None:
+    # Slow calls, a bucket of 10 refilling at 10/s: fast start's overshoot refuses once and
+    # reads as a cap at 20. The server answers a refusal in 5 ms, so once the hold ends the
+    # law adds a slot per two of those round trips while none is refused: the bucket's real
+    # level (about 10/s x 2.8 s) is found in well under a second, not at one slot per
+    # 1.6-4 s reply.
+    server, jobs = (
+        Server(rate_per_s=10.0, burst=10.0, streams=True, ttft_s=0.3),
+        jobs_of(100, candidates),
+    )
+    out = drive(server, jobs)
+    first_cut = next(t for (t, a), (_, b) in itertools.pairwise(out.limits) if b < a)
+    probed = [lim for t, lim in out.limits if first_cut < t <= first_cut + 2.0]
+    assert max(probed) >= 26
+    assert out.refused <= 3
+    assert out.makespan_s <= 1.65 * bound(server, jobs)  # 1.86 when it grew per reply
+
+
+def test_probing_a_cap_costs_one_refusal_per_hold() -> None:
+    limit = DeliveryLimit(initial=8)
+    limit.update(Sample(now=1.0, latency_s=0.005, inflight=8, dropped=True, others=6))
+    assert limit.limit == 6 and not limit.rate_signal  # fast start's overshoot: a cap of 6
+    hold = limit.hold_until
+    assert limit.next_tick() == hold  # probing waits for the hold
+    assert limit.tick(hold - 0.01, inflight=6) == 6
+    assert limit.tick(hold, inflight=5) == 6  # a slot to spare: nothing to learn
+    assert limit.tick(hold, inflight=6) == 7  # full: one more
+    again = limit.next_tick()
+    assert again is not None and again == pytest.approx(hold + 2 * 0.005 + limit.ttft_slack_s)
+    assert limit.tick(again - 1e-6, inflight=7) == 7  # not before it would have been refused
+    # The probe is refused: above the level the cut went to, so a cap's answer, not a storm.
+    limit.update(Sample(now=again, latency_s=0.005, inflight=7, dropped=True, others=6))
+    assert not limit.rate_signal and limit.limit == 6
+    assert limit.hold_until - again > hold - 1.0  # a repeat: the next hold is longer
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        Sample(now=1.0, latency_s=0.2, inflight=3, dropped=True, others=2, ttft_s=0.1),
+        Sample(now=30.0, latency_s=29.0, inflight=3, dropped=True, others=2),
+    ],
+    ids=["stream cut for a newcomer", "timeout"],
+)
+def test_no_probing_on_time_after_a_cut_stream_or_a_slow_refusal(refusal: Sample) -> None:
+    # A probe would cut another stream; a refusal that took seconds says nothing at arrival.
+    limit = DeliveryLimit(initial=3)
+    limit.update(refusal)
+    assert limit.next_tick() is None
+    assert limit.tick(refusal.now + 60.0, inflight=limit.limit) == limit.limit
