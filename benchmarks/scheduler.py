@@ -10,7 +10,8 @@ Strategies: sequential (1 in flight), fixed 5 (the seed's pool), fixed 16, oracl
 limiter told the true limits), adaptive (`conf/scheduler/adaptive.yaml`, told nothing).
 
 Lower bound (DESIGN §6) per run: max((W - B) / R, Σservice / C, critical path), where B is the
-simulator's initial bucket (rpm / 6 requests: it starts full, so B requests are free), Σservice
+simulator's initial bucket (`burst_s` seconds of rate, 10 unless the scenario says: it starts
+full, so B requests are free), Σservice
 is each request's simulated service time (ttft + per-token time x its output tokens, times the
 time scale, computed from the simulator's deterministic content), C is the capacity, integrated
 over a schedule when it changes, and the critical path is the longest single request.
@@ -79,6 +80,7 @@ class Scenario:
     clients: int = 1
     retry_after: bool = True
     profile: str | None = None  # a `python -m postgen.sim --profile` name, when it has them
+    burst_s: float = 10.0  # seconds of rate the simulator's bucket holds when full
 
     def sim_args(self, stream: bool = False) -> list[str]:
         args = ["--time-scale", str(self.time_scale), "--seed", str(SIM_SEED)]
@@ -93,7 +95,7 @@ class Scenario:
         if not self.retry_after:
             args.append("--no-retry-after")
         if self.rpm:
-            args += ["--rpm", str(self.rpm)]
+            args += ["--rpm", str(self.rpm), "--burst-s", str(self.burst_s)]
         if self.capacity:
             args += ["--capacity", str(self.capacity), "--queue", str(self.queue)]
         if not self.headers:
@@ -104,7 +106,7 @@ class Scenario:
 
     @property
     def burst(self) -> float:
-        return max(1.0, self.rpm / 6) if self.rpm else 0.0
+        return max(1.0, self.rpm / 60 * self.burst_s) if self.rpm else 0.0
 
 
 def _matrix() -> list[Scenario]:
@@ -208,6 +210,28 @@ SCENARIOS = {
         ),
         Scenario("slow_calls", "slow calls (1.6-4 s each), capacity 32", 96, 96, 1.0, capacity=32),
         Scenario(
+            "bare_rate_1s",
+            "bare: hidden RPM 3600, a bucket of 1 s",
+            600,
+            600,
+            0.02,
+            3600,
+            headers=False,
+            retry_after=False,
+            burst_s=1.0,
+        ),
+        Scenario(
+            "slow_rate",
+            "bare: hidden RPM 600, a bucket of 1 s, slow calls (1.6-4 s)",
+            100,
+            100,
+            1.0,
+            600,
+            headers=False,
+            retry_after=False,
+            burst_s=1.0,
+        ),
+        Scenario(
             "two_clients",
             "two processes, one RPM 3600 quota, bare 429s",
             1200,
@@ -277,7 +301,7 @@ def build(
         feedback,
         observer=observer,
         rpm=sc.rpm / share if sc.rpm else None,
-        pace_burst_s=10.0,  # the simulator's bucket holds ten seconds of rate
+        pace_burst_s=sc.burst_s,  # what the simulator's bucket holds
         pace_from_headers=False,
     )
     return gov, slots, policy
