@@ -67,10 +67,10 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   case, at or below the level that cut went to) each one halves L instead, down to 2,
   because the slot a refusal frees would go straight back out and be refused in a
   millisecond. A refusal of a request that had its first token is never a rate (a rate
-  refuses at arrival): a server that ends a running
-  stream for a newcomer (llama-cpp-python's default) is cut to what it was serving, with
-  the cut's level (in flight when it happened) held. A capacity drop looks like a storm
-  for a moment: it loses a halving, which successes at the new cap win back in a round trip.
+  refuses at arrival): a server that ends a running stream for a newcomer
+  (llama-cpp-python's default) is cut to what it was serving, with the cut's level (in
+  flight when it happened) held. A capacity drop looks like a storm for a moment: it loses
+  a halving, which successes at the new cap win back in a round trip.
 * Probe. After fast start, each success of a request sent after the last cut, with no queue
   and at least half of L in use, adds `1 / L` (one per round trip), capped at
   `gain x bdp + 1`: in flight never runs far ahead of what the server delivers.
