@@ -81,8 +81,10 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   first refusal reads as a cap) is found in a fraction of a second: growth per reply takes
   seconds per slot when calls take seconds. No such probing after a refusal slower than
   `PROBE_MAX_S` (a timeout, a full queue's) or a stream cut for a newcomer, nor after a
-  rate signal (the pacer's to find the rate) or a queue. A refusal above the level the last
-  cut went to is a probe finding the cap, never a storm.
+  rate signal (the pacer's to find the rate) or a queue. Probing stops at twice the level
+  the cut went to (growth per reply goes on): a queue behind a proxy that refused once
+  answers no probe. A refusal above the level the last cut went to is a probe finding the
+  cap, never a storm.
 * Clamp: L stays in `[minimum, maximum]`.
 
 What it does not handle: a server whose unloaded latency rises for good (a slower model) reads
@@ -608,7 +610,10 @@ class DeliveryLimit(LimitBase):
         if at is None or now < at or inflight < self._limit:
             return self._limit  # held, or slots to spare: nothing to learn
         self.window = math.floor(self.window) + 1.0
-        self._probe_at = now + self._probe_every_s
+        # Twice what the cut kept, at most: a queue behind a proxy that refused once answers
+        # no probe, and shows only a service time later.
+        done = self.window >= 2 * self._cut_level
+        self._probe_at = None if done else now + self._probe_every_s
         return self._apply("probe")
 
     def _drain(self, now: float) -> int:

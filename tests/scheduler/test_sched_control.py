@@ -299,3 +299,19 @@ def test_no_probing_on_time_after_a_cut_stream_or_a_slow_refusal(refusal: Sample
     limit.update(refusal)
     assert limit.next_tick() is None
     assert limit.tick(refusal.now + 60.0, inflight=limit.limit) == limit.limit
+
+
+def test_probing_on_time_stops_at_twice_the_level_the_cut_went_to() -> None:
+    # A queueing server behind a proxy that refused once, fast: no later refusal answers
+    # the probes, and its queue shows only a service time later. Probing alone may take the
+    # limit to twice what the cut kept (a bucket read as a cap at 20 with a bdp of 28 is
+    # still found), never on to the law's maximum.
+    limit = DeliveryLimit(initial=8)
+    limit.update(Sample(now=1.0, latency_s=0.005, inflight=8, dropped=True, others=6))
+    assert limit.limit == 6
+    now = limit.hold_until
+    for _ in range(200):
+        limit.tick(now, inflight=limit.limit)
+        now += 1.0
+    assert limit.limit == 12
+    assert limit.next_tick() is None  # nothing left to probe on time
