@@ -136,28 +136,39 @@ class ChatClient:
         headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
+        # Waiting and reading are bounded here, per phase (see `_Exchange`).
+        timeout = httpx.Timeout(None, connect=connect_timeout_s)
+        tls = httpx.create_ssl_context()  # one for every pool: each load of the CA bundle is slow
         # httpcore's pool scans all its connections for every request, so one pool with
         # hundreds in flight costs O(n^2) CPU; a few smaller pools keep each scan short.
         self._pools = [
             httpx.AsyncClient(
                 base_url=self.base_url,
                 headers=headers,
-                # Waiting and reading are bounded here, per phase (see `_exchange`).
-                timeout=httpx.Timeout(None, connect=connect_timeout_s),
+                timeout=timeout,
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=512),
                 transport=transport,
+                verify=tls,
             )
             for _ in range(1 if transport is not None else _POOLS)
         ]
         self._busy = [0] * len(self._pools)
         self._http = self._pools[0]
+        # Chat requests go straight to each pool's transport, routed once as the client would
+        # route them (a proxy from the environment included): the client's per-request URL
+        # merge, cookie jar and logging cost a fifth of our CPU per request at high rates,
+        # and an API client has no cookies, redirects or auth flows to follow.
+        self.chat_url = httpx.URL(self.base_url + "/chat/completions")
+        self._routes = [pool._transport_for_url(self.chat_url) for pool in self._pools]
+        self.chat_headers = httpx.Headers(self._http.headers)  # httpx's defaults and ours
+        self.chat_extensions: dict[str, Any] = {"timeout": timeout.as_dict()}
 
     async def complete(self, request: ChatRequest) -> Completion:
         busy = self._busy
         pool = busy.index(min(busy))
         busy[pool] += 1
         try:
-            return await _Exchange(self, self._pools[pool], request).run()
+            return await _Exchange(self, self._routes[pool], request).run()
         except httpx.TimeoutException as exc:  # connecting took longer than connect_timeout_s
             raise Timeout(f"{self.where}: {type(exc).__name__} (llm.connect_timeout_s)") from None
         except httpx.TransportError as exc:
@@ -229,7 +240,7 @@ class ChatClient:
 class _Exchange:
     """One attempt: send, wait for the answer to start, read it within the bounds."""
 
-    def __init__(self, client: ChatClient, http: httpx.AsyncClient, request: ChatRequest):
+    def __init__(self, client: ChatClient, http: httpx.AsyncBaseTransport, request: ChatRequest):
         self.c = client
         self.http = http
         self.request = request
@@ -261,14 +272,22 @@ class _Exchange:
             body["stream"] = True
             if self.c.stream_options:
                 body["stream_options"] = {"include_usage": True}
-        return self.http.build_request("POST", "/chat/completions", json=body)
+        c = self.c
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return httpx.Request(
+            "POST",
+            c.chat_url,
+            headers=c.chat_headers,
+            content=content,
+            extensions=c.chat_extensions,
+        )
 
     async def _start(self, built: httpx.Request) -> httpx.Response:
         """Send, and wait until the server starts answering (its status line and headers)."""
         wait, key = self._start_bound()
         try:
             async with asyncio.timeout(wait):
-                return await self.http.send(built, stream=True)
+                return await self.http.handle_async_request(built)
         except TimeoutError:
             raise Timeout(self._timeout_text("no answer", wait, key)) from None
 
@@ -407,31 +426,34 @@ class _Exchange:
 
     async def _next_chunk(self, chunks: AsyncIterator[bytes], size: int) -> bytes:
         """The next piece of the body within the stall bound; a warning at half of it, so a
-        run held by a stalled reply says so before the attempt is given up."""
+        run held by a stalled reply says so before the attempt is given up.
+
+        A timer and a timeout, not a task per chunk: this runs for every chunk of every reply.
+        """
         bound = self.c.stall_s
-        pending = asyncio.ensure_future(anext(chunks))
+        warn = asyncio.get_running_loop().call_later(bound / 2, self._warn_stalled, bound, size)
         try:
-            done, _ = await asyncio.wait({pending}, timeout=bound / 2)
-            if not done:
-                logger.warning(
-                    "{}: no byte for {:g} s of a reply ({} bytes so far); it fails at {:g} s ({})",
-                    self.c.where,
-                    bound / 2,
-                    size,
-                    bound,
-                    self.c._stall_key,
-                )
-                done, _ = await asyncio.wait({pending}, timeout=bound / 2)
-            if not done:
-                raise Stalled(
-                    f"{self.c.where}: the reply stalled: no byte for {bound:g} s "
-                    f"after {size} bytes ({self.c._stall_key})"
-                )
-            return pending.result()
+            async with asyncio.timeout(bound) as stall:
+                return await anext(chunks)
+        except TimeoutError:
+            if not stall.expired():
+                raise
+            raise Stalled(
+                f"{self.c.where}: the reply stalled: no byte for {bound:g} s "
+                f"after {size} bytes ({self.c._stall_key})"
+            ) from None
         finally:
-            if not pending.done():  # stalled or cancelled: stop reading (never await it here,
-                pending.cancel()  # or our own cancellation could be swallowed)
-                pending.add_done_callback(_retrieve)
+            warn.cancel()
+
+    def _warn_stalled(self, bound: float, size: int) -> None:
+        logger.warning(
+            "{}: no byte for {:g} s of a reply ({} bytes so far); it fails at {:g} s ({})",
+            self.c.where,
+            bound / 2,
+            size,
+            bound,
+            self.c._stall_key,
+        )
 
     def _completion(
         self,
@@ -464,12 +486,6 @@ class _Exchange:
         setting = f" ({key})" if key else ""
         limit = f"within {value:g} s" if value is not None else "in time"
         return f"{self.c.where}: {what} {limit}{setting}"
-
-
-def _retrieve(task: asyncio.Future[bytes]) -> None:
-    # A read cancelled mid-way may still end with an error; it is ours to drop, not to log.
-    if not task.cancelled():
-        task.exception()
 
 
 def _is_event_stream(response: httpx.Response) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 
 import httpx
 import pytest
@@ -172,3 +174,39 @@ async def test_an_endpoint_that_never_answers_times_out() -> None:
         with pytest.raises(Timeout, match="did not answer"):
             await client.list_models(timeout_s=0.3)
         await client.aclose()
+
+
+async def test_requests_go_through_a_proxy_named_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Chat requests skip httpx's client for speed; they must still be routed as it routes
+    # them. A loopback "proxy" answers, so the request line shows it was asked for the URL.
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))  # type: ignore[union-attr]
+        await reader.readexactly(length)
+        seen.append(head.split(b"\r\n", 1)[0])
+        body = json.dumps(_ok_body("via proxy")).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = ChatClient("http://llm.test/v1")
+    try:
+        completion = await client.complete(REQUEST)
+    finally:
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+    assert completion.text == "via proxy"
+    assert seen == [b"POST http://llm.test/v1/chat/completions HTTP/1.1"]
