@@ -537,7 +537,7 @@ def error_for_response(
     if status == 429:
         if code == "insufficient_quota":
             return QuotaExceeded(f"the account has no quota left ({detail})", status=status)
-        return RateLimited(detail, retry_after=retry_after_seconds(headers))
+        return RateLimited(detail, retry_after=retry_after_seconds(headers, message=message))
     if status in (401, 403):
         return AuthError(f"the endpoint refused the API key ({detail})", status=status)
     if status == 404:

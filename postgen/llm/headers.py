@@ -13,7 +13,8 @@ Formats read (each tested from recorded real header sets, tests/llm/test_ratelim
   seconds.
 * `retry-after` as seconds (integer or float) or an HTTP date; garbage, negative, NaN or
   infinite values are treated as absent. Bodies: "Please try again in 1.574s", "Please retry
-  after 7 seconds", "Try again in 2 seconds".
+  after 7 seconds", "Try again in 2 seconds": such a wait comes before an exhausted limit's
+  reset, which is when the limit is full again.
 """
 
 from __future__ import annotations
@@ -77,9 +78,16 @@ def parse_reset(text: str | None, *, now: float | None = None) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """How long the server asked us to wait: retry-after-ms, retry-after, then an exhausted
-    limit's reset. None when it said nothing usable."""
+def retry_after_seconds(
+    headers: Mapping[str, str], *, message: str = "", now: float | None = None
+) -> float | None:
+    """How long the server asked us to wait: retry-after-ms, retry-after, a wait the error
+    `message` states, then an exhausted limit's reset. None when it said nothing usable.
+
+    A reset comes last: it is when the limit is full again, not when the next request
+    passes. OpenAI answers a 429 with `remaining 0`, a reset of the whole window and
+    "Please try again in 10ms"; waiting out the reset would idle the endpoint that long.
+    """
     ms = parse_duration(headers.get("retry-after-ms"))
     if ms is not None:
         return ms / 1000.0
@@ -91,6 +99,9 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
         delay = _http_date_delay(value, now)
         if delay is not None:
             return delay
+    stated = retry_after_from_message(message)
+    if stated is not None:
+        return stated
     limits = server_limits(headers, now=now)
     if limits is None:
         return None

@@ -210,3 +210,11 @@ async def test_requests_go_through_a_proxy_named_in_the_environment(
         await server.wait_closed()
     assert completion.text == "via proxy"
     assert seen == [b"POST http://llm.test/v1/chat/completions HTTP/1.1"]
+
+
+async def test_a_429_waits_what_its_message_says_before_the_limits_reset() -> None:
+    body = {"error": {"message": "Limit 60, Used 60, Requested 1. Please try again in 1.5s."}}
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "59s"}
+    with pytest.raises(RateLimited) as caught:
+        await _client(429, body, headers).complete(REQUEST)
+    assert caught.value.retry_after == 1.5

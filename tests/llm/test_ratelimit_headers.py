@@ -120,6 +120,23 @@ def test_openai_token_reset_is_not_a_wait_while_tokens_remain() -> None:
     assert retry_after_seconds(OPENAI_DOC) is None  # 6m0s is a full refill, not a wait
 
 
+def test_a_wait_in_the_message_comes_before_an_exhausted_limits_reset() -> None:
+    # OpenAI's 429 for an RPM limit: remaining 0, the reset of the whole bucket, no
+    # retry-after, and the real wait in the message. Waiting out the reset idles the endpoint.
+    headers = {
+        "x-ratelimit-limit-requests": "3600",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "9.993s",
+    }
+    message = (
+        "Rate limit reached for gpt-4o-mini in organization org-x on requests per min (RPM): "
+        "Limit 3600, Used 3600, Requested 1. Please try again in 10ms."
+    )
+    assert retry_after_seconds(headers, message=message) == pytest.approx(0.01)
+    assert retry_after_seconds(headers) == pytest.approx(9.993)  # nothing better stated
+    assert retry_after_seconds({"retry-after": "2", **headers}, message=message) == 2.0
+
+
 def test_azure_429_limits_without_resets() -> None:
     limits = server_limits(AZURE_429)
     assert limits is not None
