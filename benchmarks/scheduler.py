@@ -41,6 +41,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -116,13 +117,13 @@ def _matrix() -> list[Scenario]:
     rate-limit headers, no Retry-After: the scheduler is told nothing). Capacity overflow is
     answered 503 by this simulator. Requests take 55-100 ms (time scale 0.02).
     """
-    out = []
+    out: list[Scenario] = []
     for style, headers in (("headers", True), ("bare", False)):
-        kw = {"headers": headers, "retry_after": headers}
+        signals = partial(Scenario, headers=headers, retry_after=headers)
         out += [
-            Scenario(f"{style}_rate", f"{style}: hidden RPM 3600", 900, 900, 0.02, 3600, **kw),
-            Scenario(f"{style}_capacity", f"{style}: capacity 8", 600, 600, 0.02, capacity=8, **kw),
-            Scenario(
+            signals(f"{style}_rate", f"{style}: hidden RPM 3600", 900, 900, 0.02, 3600),
+            signals(f"{style}_capacity", f"{style}: capacity 8", 600, 600, 0.02, capacity=8),
+            signals(
                 f"{style}_both",
                 f"{style}: RPM 3600 + capacity 12",
                 900,
@@ -130,9 +131,8 @@ def _matrix() -> list[Scenario]:
                 0.02,
                 3600,
                 capacity=12,
-                **kw,
             ),
-            Scenario(
+            signals(
                 f"{style}_drop",
                 f"{style}: capacity 12 -> 6 at 3 s",
                 800,
@@ -140,7 +140,6 @@ def _matrix() -> list[Scenario]:
                 0.02,
                 capacity=12,
                 schedule=((3.0, 6),),
-                **kw,
             ),
         ]
     return out
