@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 
 import httpx
 import pytest
@@ -184,10 +183,10 @@ async def test_requests_go_through_a_proxy_named_in_the_environment(
     seen: list[bytes] = []
 
     async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))  # type: ignore[union-attr]
-        await reader.readexactly(length)
-        seen.append(head.split(b"\r\n", 1)[0])
+        line, *fields = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        headers = dict(f.lower().split(b": ", 1) for f in fields if f)
+        await reader.readexactly(int(headers[b"content-length"]))
+        seen.append(line)
         body = json.dumps(_ok_body("via proxy")).encode()
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
