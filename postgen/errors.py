@@ -94,7 +94,15 @@ class RateLimited(LLMError):
 
 
 class Overloaded(LLMError):
+    """503/529: the server has no room now; `retry_after` is its stated wait, if any."""
+
     reason = "overloaded"
+
+    def __init__(
+        self, message: str, *, status: int | None = 503, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
 
 
 class ServerError(LLMError):

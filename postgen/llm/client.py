@@ -40,7 +40,7 @@ from postgen.errors import (
     Timeout,
     UnsupportedFormat,
 )
-from postgen.llm.headers import retry_after_seconds
+from postgen.llm.headers import retry_after_seconds, stated_wait
 from postgen.llm.sse import EventParser, StreamReply
 from postgen.llm.text import safe_message
 from postgen.llm.types import ChatRequest, Completion, Usage
@@ -554,8 +554,8 @@ def error_for_response(
         return UnsupportedFormat(
             f"the endpoint refuses this response_format ({detail})", status=status
         )
-    if status in (503, 529):
-        return Overloaded(detail, status=status)
+    if status in (503, 529):  # a 503's Retry-After is as binding as a 429's (RFC 9110 10.2.3)
+        return Overloaded(detail, status=status, retry_after=stated_wait(headers, message=message))
     if status == 408:
         return Timeout(detail, status=status)
     if status >= 500 or status in (409, 425):

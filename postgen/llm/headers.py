@@ -34,6 +34,7 @@ __all__ = [
     "retry_after_from_message",
     "retry_after_seconds",
     "server_limits",
+    "stated_wait",
 ]
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
@@ -81,25 +82,14 @@ def parse_reset(text: str | None, *, now: float | None = None) -> float | None:
 def retry_after_seconds(
     headers: Mapping[str, str], *, message: str = "", now: float | None = None
 ) -> float | None:
-    """How long the server asked us to wait: retry-after-ms, retry-after, a wait the error
+    """How long a 429 asks us to wait: retry-after-ms, retry-after, a wait the error
     `message` states, then an exhausted limit's reset. None when it said nothing usable.
 
     A reset comes last: it is when the limit is full again, not when the next request
     passes. OpenAI answers a 429 with `remaining 0`, a reset of the whole window and
     "Please try again in 10ms"; waiting out the reset would idle the endpoint that long.
     """
-    ms = parse_duration(headers.get("retry-after-ms"))
-    if ms is not None:
-        return ms / 1000.0
-    value = headers.get("retry-after")
-    if value is not None:
-        seconds = parse_duration(value)
-        if seconds is not None:
-            return seconds
-        delay = _http_date_delay(value, now)
-        if delay is not None:
-            return delay
-    stated = retry_after_from_message(message)
+    stated = stated_wait(headers, message=message, now=now)
     if stated is not None:
         return stated
     limits = server_limits(headers, now=now)
@@ -116,6 +106,27 @@ def retry_after_seconds(
         if reset is not None and (remaining == 0 or remaining is None)
     ]
     return max(waits) if waits else None
+
+
+def stated_wait(
+    headers: Mapping[str, str], *, message: str = "", now: float | None = None
+) -> float | None:
+    """The wait a refusal states outright: retry-after-ms, retry-after (seconds or an HTTP
+    date), else one in the error `message`. A 503's wait is this alone: its rate-limit
+    headers describe the quota, which is not what refused it.
+    """
+    ms = parse_duration(headers.get("retry-after-ms"))
+    if ms is not None:
+        return ms / 1000.0
+    value = headers.get("retry-after")
+    if value is not None:
+        seconds = parse_duration(value)
+        if seconds is not None:
+            return seconds
+        delay = _http_date_delay(value, now)
+        if delay is not None:
+            return delay
+    return retry_after_from_message(message)
 
 
 def retry_after_from_message(message: str) -> float | None:

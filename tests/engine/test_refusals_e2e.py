@@ -98,9 +98,10 @@ async def test_a_garbage_retry_after_is_treated_as_absent() -> None:
     assert refused == 20
 
 
-async def test_a_day_long_retry_after_stops_the_run_with_one_line() -> None:
+@pytest.mark.parametrize("status", [429, 503])
+async def test_a_day_long_retry_after_stops_the_run_with_one_line(status: int) -> None:
     def refuse(n: int) -> Refusal | None:
-        return (429, BARE_429, {"retry-after": "86400"})
+        return (status, BARE_429, {"retry-after": "86400"})
 
     started = time.monotonic()
     with SimServer(SimConfig(seed=8, time_scale=0.01)) as sim:

@@ -95,12 +95,34 @@ def test_503_and_529_are_refusals(status: int) -> None:
     assert v.kind is Kind.DROP and v.reason == "overloaded"
 
 
-def test_a_503_carrying_a_retry_after_keeps_it() -> None:
-    v = verdict_for(Overloaded("HTTP 503", status=503))
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [({"retry-after": "7"}, 7.0), ({"retry-after-ms": "250", "retry-after": "1"}, 0.25)],
+)
+@pytest.mark.parametrize("status", [503, 529])
+def test_a_503_or_529_carrying_a_retry_after_keeps_it(
+    status: int, headers: dict[str, str], wait: float
+) -> None:
+    exc, v = _verdict(status, ANTHROPIC_529, headers)
+    assert isinstance(exc, Overloaded) and exc.retry_after == wait
+    assert v.kind is Kind.DROP and v.retry_after == wait and not v.throttled
+
+
+def test_a_503_states_its_wait_in_the_message_or_not_at_all() -> None:
+    _, v = _verdict(503, {"error": {"message": "Overloaded, try again in 3 seconds."}})
+    assert v.retry_after == 3.0
+    _, v = _verdict(503, ANTHROPIC_529, {"retry-after": "soon"})
     assert v.retry_after is None
-    exc = Overloaded("HTTP 503", status=503)
-    exc.retry_after = 7.0  # type: ignore[attr-defined]  # a client that reads it on 503s
-    assert verdict_for(exc).retry_after == 7.0
+
+
+def test_a_503_does_not_wait_out_the_quota_s_reset() -> None:
+    # The quota's headers ride on every answer; a reset of an exhausted limit is a 429's wait,
+    # but a 503 was refused for capacity, and the quota's reset is not when that frees.
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s"}
+    _, v = _verdict(503, ANTHROPIC_529, headers)
+    assert v.retry_after is None
+    _, v = _verdict(429, ANTHROPIC_429, headers)
+    assert v.retry_after == 360.0
 
 
 def test_garbage_retry_after_is_treated_as_absent() -> None:
