@@ -49,6 +49,7 @@ from scheduler import mark_first_token
 __all__ = [
     "DEFAULT_QUEUE_TIMEOUT_S",
     "DEFAULT_STALL_S",
+    "MODELS_MAX_BYTES",
     "PREFLIGHT_TIMEOUT_S",
     "STREAM_S_PER_TOKEN",
     "ChatClient",
@@ -62,6 +63,7 @@ __all__ = [
 
 _POOLS = 8  # connection pools per client; requests go to the least busy
 PREFLIGHT_TIMEOUT_S = 10.0  # the endpoint check must fail within seconds, not hang
+MODELS_MAX_BYTES = 8 * 1024 * 1024  # the largest public model lists are about 1 MB
 DEFAULT_STALL_S = 30.0  # no byte for this long, once a reply started: the attempt failed
 DEFAULT_QUEUE_TIMEOUT_S = 600.0  # streaming: the longest wait for a server to start answering
 REPLY_FLOOR_BYTES = 256 * 1024
@@ -177,20 +179,41 @@ class ChatClient:
             busy[pool] -= 1
 
     async def list_models(self, *, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> list[str]:
-        """The models the endpoint serves (also a cheap reachability and auth check)."""
+        """The models the endpoint serves (also a cheap reachability and auth check).
+
+        Bounded like a reply: the whole answer within `timeout_s` (a body dripped a byte at
+        a time never trips httpx's per-read timeout) and at most `MODELS_MAX_BYTES`.
+        """
         try:
-            response = await self._http.get("/models", timeout=timeout_s)
-        except httpx.TimeoutException:
+            async with asyncio.timeout(timeout_s):
+                status, headers, body = await self._get_models(timeout_s)
+        except (httpx.TimeoutException, TimeoutError):
             raise Timeout(f"{self.where} did not answer within {timeout_s:g} s") from None
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"cannot reach {self.where}: {_short(exc)}") from None
-        if response.status_code != 200:
-            raise self.error(response.status_code, response.headers, response.content)
+        if status != 200:
+            raise self.error(status, headers, body)
         try:
-            data = (response.json() or {}).get("data") or []
+            data = (json.loads(body) or {}).get("data") or []
             return [str(m.get("id")) for m in data if isinstance(m, dict)]
         except (ValueError, AttributeError, TypeError):
             return []
+
+    async def _get_models(self, timeout_s: float) -> tuple[int, httpx.Headers, bytes]:
+        async with self._http.stream("GET", "/models", timeout=timeout_s) as response:
+            limit = MODELS_MAX_BYTES if response.status_code == 200 else ERROR_BODY_BYTES
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    if response.status_code != 200:  # an error body: its start is enough
+                        break
+                    raise ReplyTooLarge(
+                        f"{self.where}: the model list passed {limit} bytes; reading stopped",
+                        status=200,
+                        bytes_read=len(body),
+                    )
+            return response.status_code, response.headers, bytes(body[:limit])
 
     def error(
         self, status: int, headers: httpx.Headers, body: bytes, request: ChatRequest | None = None

@@ -118,6 +118,15 @@ class _Modes:
             await w.drain()
             self.sent("endless", len(CHUNK))
 
+    async def drip(self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]) -> None:
+        """A byte every 20 ms, forever: each read is quick, the body never ends."""
+        await _head(w, 200, "application/json")
+        while True:
+            w.write(_chunk(b" "))
+            await w.drain()
+            self.sent("drip", 1)
+            await asyncio.sleep(0.02)
+
     async def big(self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]) -> None:
         await _head(w, 200, "application/json", BIG_REPLY)
         for _ in range(BIG_REPLY // len(CHUNK)):

@@ -25,6 +25,7 @@ from postgen.errors import (
 )
 from postgen.llm import ChatClient, ChatRequest
 from postgen.llm.client import (
+    MODELS_MAX_BYTES,
     REPLY_BYTES_PER_TOKEN,
     REPLY_FLOOR_BYTES,
     error_for_response,
@@ -77,6 +78,26 @@ async def test_an_endless_chunked_body_stops_at_the_size_bound(hostile: Hostile)
     assert 64 * 1024 < info.value.bytes_read <= 64 * 1024 + 64 * 1024 + len(CHUNK)
     await client.aclose()
     await _settle(hostile, "endless", 1)  # and the connection was closed, so it stopped sending
+
+
+async def test_an_endless_model_list_stops_at_its_size_bound(hostile: Hostile) -> None:
+    client = ChatClient(hostile.url("endless"))
+    with pytest.raises(ReplyTooLarge, match="model list passed") as info:
+        await client.list_models()
+    assert MODELS_MAX_BYTES < info.value.bytes_read <= MODELS_MAX_BYTES + 64 * 1024 + len(CHUNK)
+    await client.aclose()
+
+
+async def test_a_model_list_dripped_a_byte_at_a_time_fails_at_the_preflight_bound(
+    hostile: Hostile,
+) -> None:
+    # Every read returns within httpx's per-read timeout; only a bound on the whole answer
+    # stops it.
+    client = ChatClient(hostile.url("drip"))
+    with pytest.raises(Timeout, match=r"did not answer within 0\.5 s"):
+        await client.list_models(timeout_s=0.5)
+    await client.aclose()
+    assert hostile.bytes_sent["drip"] >= 2  # it was answering, a byte at a time
 
 
 async def test_a_10_mb_reply_is_refused_while_reading(hostile: Hostile) -> None:
