@@ -146,11 +146,18 @@ class StageCaller:
                     return self._parse(completion, model, check, fix)
                 except InvalidOutput as again:
                     first = again
+        if completion.truncated and _window_cut(completion, request):
+            raise _window_truncated(completion, request) from None  # more room cannot help
         self._stats.reasks += 1
         if completion.truncated:
             roomier = replace(request, max_tokens=2 * (request.max_tokens or 1024))
             longer = await self._call(roomier, item + "/reask")
-            return self._parse(longer, model, check, fix)
+            try:
+                return self._parse(longer, model, check, fix)
+            except Truncated:
+                if _window_cut(longer, roomier):
+                    raise _window_truncated(longer, roomier) from None
+                raise
         retry_messages = [
             *messages,
             {"role": "assistant", "content": completion.text},
@@ -255,3 +262,32 @@ def _item_seed(seed: int, stage: str, item: str) -> int:
     # A distinct, reproducible sampling seed per (run seed, stage, item, vote).
     digest = hashlib.blake2b(f"{seed}:{stage}:{item.split('/reask')[0]}".encode(), digest_size=4)
     return int.from_bytes(digest.digest(), "big")
+
+
+def _window_cut(completion: Completion, request: ChatRequest) -> bool:
+    """Whether a reply cut off (`length`) stopped well short of the max_tokens it was sent.
+
+    Then the server's context window, not max_tokens, ended it: llama.cpp stops generating
+    when prompt + reply fill `n_ctx` (2048 by default in llama-cpp-python) and says `length`
+    just the same. Reported counts are exact; estimated ones (~4 characters a token, where a
+    server reports no usage, as llama-cpp-python's streams) need a wider margin.
+    """
+    sent = request.max_tokens
+    if not sent:
+        return False
+    share = _ESTIMATED_SHORT if completion.usage_estimated else _REPORTED_SHORT
+    return completion.usage.output_tokens < share * sent
+
+
+_REPORTED_SHORT, _ESTIMATED_SHORT = 0.9, 0.5
+
+
+def _window_truncated(completion: Completion, request: ChatRequest) -> Truncated:
+    u = completion.usage
+    about = "about " if completion.usage_estimated else ""
+    return Truncated(
+        f"the reply was cut off after {about}{u.output_tokens} tokens, short of its "
+        f"max_tokens={request.max_tokens}: the server's context window is full ({about}"
+        f"{u.input_tokens} prompt + {u.output_tokens} reply tokens); start the server with a "
+        "larger context (llama.cpp: --n_ctx)"
+    )

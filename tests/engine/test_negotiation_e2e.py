@@ -123,6 +123,24 @@ async def test_truncated_replies_are_counted_and_the_run_goes_on(tmp_path: Path)
     assert all(c is not None and c.truncated for c in result.candidates)
 
 
+async def test_a_reply_cut_by_a_full_context_window_says_so_and_is_not_reasked(
+    tmp_path: Path,
+) -> None:
+    # llama-cpp-python (n_ctx 2048 by default) stops a reply when prompt + reply fill the
+    # window and says `length`, as at max_tokens. The synthesis (a long prompt, 2400 tokens
+    # of room) is cut a few hundred tokens in: more max_tokens cannot help, so no re-ask.
+    config = SimConfig(profile="llamacpp", time_scale=0.0, n_ctx=2048)
+    overrides = ("llm=llamacpp", "llm.model=sim-1", "iterations=6", "votes=1", "quiet=true")
+    doc, _, result = await _run(tmp_path, config, *overrides, "cache.enabled=false")
+    synthesize = doc["stages"]["synthesize"]
+    assert synthesize["requests"] == 1 and synthesize["reasks"] == 0
+    (failure,) = synthesize["failed"]
+    assert failure["reason"].startswith("truncated: the reply was cut off after "), failure
+    assert "short of its max_tokens=2400" in failure["reason"]
+    assert "context window is full" in failure["reason"] and "--n_ctx" in failure["reason"]
+    assert result.post is None
+
+
 async def test_a_context_overflow_fails_its_item_not_the_run(tmp_path: Path) -> None:
     # vLLM refuses prompt + max_tokens over its context (HTTP 400). A candidate request fits
     # (short prompt + 1000); an extraction (a ~1000-token candidate quoted, + 800) does not.
