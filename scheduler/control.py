@@ -33,7 +33,9 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
 
 * Fast start. Until the first refusal or queue signal, every acknowledgement adds 1 to L
   (doubling per round trip, acknowledgement-clocked like TCP slow start). A reply (no
-  streaming) adds at once if the request used at least half of L: gating replies like first
+  streaming) adds at once if the request used at least half of L and its latency is not
+  above `tolerance` x the envelope's (the first sign of a queue adds nothing; the second in
+  a row ends fast start): gating replies like first
   tokens would keep a queueing server unstuffed but wait for each round's slowest reply, and
   on slow calls of varied length that costs more than it saves (2.1 -> 3.0 x the bound in
   the law's model); the local presets stream. A first token adds only
@@ -499,7 +501,9 @@ class DeliveryLimit(LimitBase):
         if 2 * s.inflight < self.window:
             return self._limit  # app-limited: says nothing about the server
         if self.starting:
-            if s.ttft_s is None:  # a first-token report already counted this one
+            # A first-token report already counted this one. An inflated reply may be a
+            # queue's first sign (a second in a row ends fast start): it adds nothing.
+            if s.ttft_s is None and not self._inflated:
                 self.window += 1.0  # not gated like first tokens: see the docstring
             return self._apply("fast_start")
         self.window += 1.0 / max(self.window, 1.0)

@@ -108,6 +108,23 @@ def test_a_queueing_server_settles_at_its_capacity() -> None:
     assert max(settled) <= 5 and statistics.median(settled) <= 4  # a request or two waiting
 
 
+def test_in_fast_start_a_reply_that_looks_queued_adds_nothing() -> None:
+    limit = DeliveryLimit(initial=4)
+    for k in range(2):  # two unloaded replies: +1 each
+        limit.update(Sample(now=1.0 + k, latency_s=1.0, inflight=4, dropped=False, stage="d"))
+    assert limit.limit == 6 and limit.starting
+    limit.update(Sample(now=3.0, latency_s=2.0, inflight=4, dropped=False, stage="d"))
+    assert limit.limit == 6 and limit.starting  # twice as slow: perhaps a queue, no growth
+    limit.update(Sample(now=4.0, latency_s=1.0, inflight=4, dropped=False, stage="d"))
+    assert limit.limit == 7  # unloaded again: growth resumes
+
+
+def test_a_queueing_server_read_whole_holds_at_most_capacity_plus_three() -> None:
+    for capacity in (1, 2):
+        out = drive(Server(capacity=capacity, queue=True), jobs_of(120, candidates))
+        assert out.peak_held <= capacity + 3, capacity
+
+
 def test_first_tokens_show_a_single_slot_queue_at_once() -> None:
     server = Server(capacity=1, queue=True, streams=True)
     out = drive(server, jobs_of(60, candidates))
