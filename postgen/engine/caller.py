@@ -264,6 +264,10 @@ def _item_seed(seed: int, stage: str, item: str) -> int:
     return int.from_bytes(digest.digest(), "big")
 
 
+# Under these shares of its max_tokens, a cut-off reply was cut by the context window.
+_REPORTED_SHORT, _ESTIMATED_SHORT = 0.9, 0.5
+
+
 def _window_cut(completion: Completion, request: ChatRequest) -> bool:
     """Whether a reply cut off (`length`) stopped well short of the max_tokens it was sent.
 
@@ -277,9 +281,6 @@ def _window_cut(completion: Completion, request: ChatRequest) -> bool:
         return False
     share = _ESTIMATED_SHORT if completion.usage_estimated else _REPORTED_SHORT
     return completion.usage.output_tokens < share * sent
-
-
-_REPORTED_SHORT, _ESTIMATED_SHORT = 0.9, 0.5
 
 
 def _window_truncated(completion: Completion, request: ChatRequest) -> Truncated:
