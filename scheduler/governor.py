@@ -46,7 +46,14 @@ from scheduler.limits import Limit, LimitBase
 from scheduler.observer import NullObserver, Observer
 from scheduler.pacing import Pacer, RateLearner
 from scheduler.retry import RetryBudget, RetryPolicy
-from scheduler.stops import Breaker, EndpointDown, EndpointStop, WaitTooLong
+from scheduler.stops import (
+    QUOTA_SPENT,
+    UNAVAILABLE,
+    Breaker,
+    EndpointDown,
+    EndpointStop,
+    WaitTooLong,
+)
 from scheduler.verdict import Feedback, Kind, ServerLimits, Verdict
 
 __all__ = ["Governor"]
@@ -144,7 +151,12 @@ class Governor:
     # --- waits -------------------------------------------------------------------------------
 
     def cool_down(
-        self, seconds: float, *, source: str = "Retry-After", strict: bool = False
+        self,
+        seconds: float,
+        *,
+        source: str = "Retry-After",
+        strict: bool = False,
+        why: str = QUOTA_SPENT,
     ) -> None:
         """Close the gate for `seconds` plus jitter; extends, never shortens.
 
@@ -153,7 +165,7 @@ class Governor:
         """
         if seconds > self.max_wait_s:
             if strict:
-                self.check_wait(seconds, source)
+                self.check_wait(seconds, source, why)
             seconds = self.max_wait_s
         now = self.clock()
         until = now + seconds * (1 + self.gate_jitter * self.rng.random())
@@ -161,10 +173,12 @@ class Governor:
             self._gate_until, self._gate_closed = until, True
             self.observer.on_gate(self.name, True, until - now)
 
-    def check_wait(self, seconds: float, source: str = "Retry-After") -> None:
+    def check_wait(
+        self, seconds: float, source: str = "Retry-After", why: str = QUOTA_SPENT
+    ) -> None:
         """Raise `WaitTooLong` for a wait beyond `max_wait_s`."""
         if seconds > self.max_wait_s:
-            raise WaitTooLong(self.name, seconds, self.max_wait_s, source)
+            raise WaitTooLong(self.name, seconds, self.max_wait_s, source, why)
 
     async def wait_gate(self, stage: str) -> None:
         """Wait, holding nothing, until the cool-down gate is open."""
@@ -303,10 +317,11 @@ class Governor:
         if verdict.limits is not None:
             self.observe_limits(verdict.limits)
         if verdict.kind is Kind.DROP and verdict.retry_after is not None:
+            why = QUOTA_SPENT if verdict.throttled else UNAVAILABLE
             if self._overshoot():  # the refused request's retry waits for it; others need not
-                self.check_wait(verdict.retry_after)
+                self.check_wait(verdict.retry_after, why=why)
             else:
-                self.cool_down(verdict.retry_after, strict=True)
+                self.cool_down(verdict.retry_after, strict=True, why=why)
 
     def _overshoot(self) -> bool:
         """Whether the refusal just fed to the limit was our concurrency's overshoot.

@@ -107,9 +107,10 @@ class RetryBudget:
 class FullJitter(wait_exponential):
     """Full-jitter exponential backoff, but never shorter than the server's Retry-After.
 
-    A capacity drop without Retry-After (503, timeout) has already cut the concurrency limit,
-    and the retry queues for a slot of that smaller limit: the cut is the backoff, so the
-    timer is capped at `drop_backoff_s` (a sleeping retry would otherwise be the run's tail).
+    A refusal (429, 503, timeout) has already cut the concurrency limit (and taught the
+    pacer), and the retry queues for a slot of that smaller limit: the cut is the backoff,
+    so the timer is capped at `drop_backoff_s` (a sleeping retry would otherwise be the run's
+    tail). With a Retry-After, that wait is the timer: the server said when to come back.
     """
 
     def __init__(
@@ -122,7 +123,7 @@ class FullJitter(wait_exponential):
         ceiling = super().__call__(retry_state)
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         v = self._verdict(exc) if isinstance(exc, Exception) else None
-        if v is not None and v.kind is Kind.DROP and v.retry_after is None:
+        if v is not None and v.kind is Kind.DROP:
             ceiling = min(ceiling, self._drop_cap)
         jitter = self._rng.uniform(0, ceiling)
         return max(jitter, (v.retry_after if v else None) or 0.0)

@@ -7,7 +7,7 @@ of trickling on losing items.
 
 import math
 
-__all__ = ["Breaker", "EndpointDown", "EndpointStop", "WaitTooLong"]
+__all__ = ["QUOTA_SPENT", "UNAVAILABLE", "Breaker", "EndpointDown", "EndpointStop", "WaitTooLong"]
 
 
 class EndpointStop(Exception):
@@ -30,14 +30,20 @@ class EndpointDown(EndpointStop):
         self.failures, self.seconds, self.last = failures, seconds, last
 
 
-class WaitTooLong(EndpointStop):
-    """The server asked for a wait longer than the run may wait (quota exhausted)."""
+QUOTA_SPENT = "the quota looks exhausted"  # a 429's long wait, or a spent limit's reset
+UNAVAILABLE = "the server says it is unavailable that long"  # a 503's or 529's
 
-    def __init__(self, name: str, wait_s: float, max_wait_s: float, source: str) -> None:
+
+class WaitTooLong(EndpointStop):
+    """The server asked for a wait longer than the run may wait (quota exhausted, down)."""
+
+    def __init__(
+        self, name: str, wait_s: float, max_wait_s: float, source: str, why: str = QUOTA_SPENT
+    ) -> None:
         super().__init__(
             name,
             f"endpoint {name} asked to wait {wait_s:.0f} s ({source}), more than "
-            f"scheduler.max_wait_s={max_wait_s:g}: stopping, the quota looks exhausted",
+            f"scheduler.max_wait_s={max_wait_s:g}: stopping, {why}",
         )
         self.wait_s, self.max_wait_s, self.source = wait_s, max_wait_s, source
 

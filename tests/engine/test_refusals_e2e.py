@@ -6,7 +6,6 @@ refusing modes, and against a front that sends refusals the simulator cannot.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -103,7 +102,6 @@ async def test_a_day_long_retry_after_stops_the_run_with_one_line(status: int) -
     def refuse(n: int) -> Refusal | None:
         return (status, BARE_429, {"retry-after": "86400"})
 
-    started = time.monotonic()
     with SimServer(SimConfig(seed=8, time_scale=0.01)) as sim:
         async with RefusingFront(sim.root_url, refuse) as front:
             url = front.base_url
@@ -112,7 +110,8 @@ async def test_a_day_long_retry_after_stops_the_run_with_one_line(status: int) -
     assert result.error is not None and "\n" not in result.error
     assert "86400 s" in result.error and "scheduler.max_wait_s=300" in result.error
     assert url in result.error  # names the endpoint
-    assert time.monotonic() - started < 60  # said at once, not after a day (hang guard)
+    why = "the quota looks exhausted" if status == 429 else "the server says it is unavailable"
+    assert why in result.error
 
 
 async def test_a_larger_max_wait_obeys_a_long_retry_after() -> None:

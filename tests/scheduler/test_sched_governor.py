@@ -561,3 +561,23 @@ async def test_capacity_drop_retries_after_a_short_timer_not_a_long_backoff(
 
     assert await lane.call(overloaded_twice) == "ok"
     assert [e[3] for e in obs.of("retry")] == [0.05, 0.05]  # capped, not 1 s then 2 s
+
+
+async def test_a_drop_s_short_retry_after_is_its_wait_not_a_long_backoff(
+    clock: FakeClock,
+) -> None:
+    # A 503 with "Retry-After: 0.2" (or a 429's): come back then, not after the exponential
+    # backoff meant for failures (1 s, then 2 s here); never sooner than it asked.
+    obs = Recorder()
+    lane = governor(clock, observer=obs).lane("draft", 10, POLICY)
+    calls = 0
+
+    async def refused_twice() -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise RateLimited(retry_after=0.2)
+        return "ok"
+
+    assert await lane.call(refused_twice) == "ok"
+    assert [e[3] for e in obs.of("retry")] == [0.2, 0.2]
