@@ -129,7 +129,8 @@ class StageCaller:
 
         `schema` is what the server is asked to follow (default: `model`'s own); `fix` repairs
         a parsed reply before validation and says how many values it changed (counted). A
-        reply cut off at max_tokens is asked for again with twice the room, not "repaired".
+        reply cut off at max_tokens is asked for again with twice the room, not "repaired";
+        one cut off well short of it (a full context window) fails at once.
         """
         wire = schema if schema is not None else schema_for(model)
         request = self._request(messages, item, wire, model.__name__)
@@ -150,14 +151,7 @@ class StageCaller:
             raise _window_truncated(completion, request) from None  # more room cannot help
         self._stats.reasks += 1
         if completion.truncated:
-            roomier = replace(request, max_tokens=2 * (request.max_tokens or 1024))
-            longer = await self._call(roomier, item + "/reask")
-            try:
-                return self._parse(longer, model, check, fix)
-            except Truncated:
-                if _window_cut(longer, roomier):
-                    raise _window_truncated(longer, roomier) from None
-                raise
+            return await self._reask_roomier(request, item, model, check, fix)
         retry_messages = [
             *messages,
             {"role": "assistant", "content": completion.text},
@@ -165,6 +159,24 @@ class StageCaller:
         ]
         reask = self._request(retry_messages, item, wire, model.__name__)
         return self._parse(await self._call(reask, item + "/reask"), model, check, fix)
+
+    async def _reask_roomier(
+        self,
+        request: ChatRequest,
+        item: str,
+        model: type[M],
+        check: Check[M] | None,
+        fix: Fix | None,
+    ) -> M:
+        """The same request with twice the max_tokens, for a reply cut off at max_tokens."""
+        roomier = replace(request, max_tokens=2 * (request.max_tokens or 1024))
+        longer = await self._call(roomier, item + "/reask")
+        try:
+            return self._parse(longer, model, check, fix)
+        except Truncated:
+            if _window_cut(longer, roomier):
+                raise _window_truncated(longer, roomier) from None
+            raise
 
     def _parse(
         self, completion: Completion, model: type[M], check: Check[M] | None, fix: Fix | None
@@ -271,15 +283,18 @@ _REPORTED_SHORT, _ESTIMATED_SHORT = 0.9, 0.5
 def _window_cut(completion: Completion, request: ChatRequest) -> bool:
     """Whether a reply cut off (`length`) stopped well short of the max_tokens it was sent.
 
-    Then the server's context window, not max_tokens, ended it: llama.cpp stops generating
-    when prompt + reply fill `n_ctx` (2048 by default in llama-cpp-python) and says `length`
-    just the same. Reported counts are exact; estimated ones (~4 characters a token, where a
-    server reports no usage, as llama-cpp-python's streams) need a wider margin.
+    Then the server's context window (or its own output cap), not max_tokens, ended it:
+    llama.cpp stops generating when prompt + reply fill its context (2048 tokens by default
+    in llama-cpp-python) and says `length` just the same. Reported counts are exact;
+    estimated ones (~4 characters a token, where a server reports no usage, as
+    llama-cpp-python's streams) need a wider margin, and so does a replayed reply, whose
+    store does not keep whether its counts were estimated.
     """
     sent = request.max_tokens
     if not sent:
         return False
-    share = _ESTIMATED_SHORT if completion.usage_estimated else _REPORTED_SHORT
+    estimated = completion.usage_estimated or completion.cached
+    share = _ESTIMATED_SHORT if estimated else _REPORTED_SHORT
     return completion.usage.output_tokens < share * sent
 
 
@@ -289,6 +304,7 @@ def _window_truncated(completion: Completion, request: ChatRequest) -> Truncated
     return Truncated(
         f"the reply was cut off after {about}{u.output_tokens} tokens, short of its "
         f"max_tokens={request.max_tokens}: the server's context window is full ({about}"
-        f"{u.input_tokens} prompt + {u.output_tokens} reply tokens); start the server with a "
-        "larger context (llama.cpp: --n_ctx)"
+        f"{u.input_tokens} prompt + {u.output_tokens} reply tokens), or it caps replies "
+        "shorter; start it with a larger context (llama-cpp-python: --n_ctx; llama-server: "
+        "--ctx-size)"
     )
