@@ -22,6 +22,7 @@ from postgen.errors import (
     ConnectionFailed,
     LLMError,
     QuotaExceeded,
+    ReplyTooLarge,
     RunAborted,
     Timeout,
 )
@@ -175,6 +176,9 @@ async def preflight(client: ChatClient, model: str | None, *, tries: int = 3) ->
             raise RunAborted(str(exc)) from None
         except (AuthError, QuotaExceeded) as exc:
             raise RunAborted(f"{client.where}: {exc}") from None
+        except ReplyTooLarge as exc:
+            logger.warning("{}; going on as if it listed none", exc)
+            break
         except LLMError:
             break  # not every OpenAI-compatible server lists its models
     return chosen_model(client.where, model, models)

@@ -191,12 +191,14 @@ class ChatClient:
             raise Timeout(f"{self.where} did not answer within {timeout_s:g} s") from None
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"cannot reach {self.where}: {_short(exc)}") from None
+        except httpx.HTTPError as exc:  # a body that does not decode (a bad gzip, say)
+            raise ServerError(f"{self.where}: unreadable model list: {_short(exc)}") from None
         if status != 200:
             raise self.error(status, headers, body)
         try:
             data = (json.loads(body) or {}).get("data") or []
             return [str(m.get("id")) for m in data if isinstance(m, dict)]
-        except (ValueError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError, RecursionError):
             return []
 
     async def _get_models(self, timeout_s: float) -> tuple[int, httpx.Headers, bytes]:

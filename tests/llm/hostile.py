@@ -127,6 +127,23 @@ class _Modes:
             self.sent("drip", 1)
             await asyncio.sleep(0.02)
 
+    async def badgzip(self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]) -> None:
+        """A body that says gzip and is not."""
+        data = b"this is not gzip"
+        w.write(
+            f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n"
+            f"content-length: {len(data)}\r\nconnection: close\r\n\r\n".encode()
+            + data
+        )
+        await w.drain()
+
+    async def deepjson(self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]) -> None:
+        """A model list nested deeper than any JSON parser recurses."""
+        data = b"[" * 100_000 + b"]" * 100_000
+        await _head(w, 200, "application/json", len(data))
+        w.write(data)
+        await w.drain()
+
     async def big(self, w: Writer, r: asyncio.StreamReader, body: dict[str, Any]) -> None:
         await _head(w, 200, "application/json", BIG_REPLY)
         for _ in range(BIG_REPLY // len(CHUNK)):

@@ -100,6 +100,20 @@ async def test_a_model_list_dripped_a_byte_at_a_time_fails_at_the_preflight_boun
     assert hostile.bytes_sent["drip"] >= 2  # it was answering, a byte at a time
 
 
+async def test_a_model_list_that_does_not_decode_is_an_llm_error(hostile: Hostile) -> None:
+    # The preflight goes on without a list, as for a server that lists none: no traceback.
+    client = ChatClient(hostile.url("badgzip"))
+    with pytest.raises(ServerError, match="unreadable model list"):
+        await client.list_models()
+    await client.aclose()
+
+
+async def test_a_model_list_nested_past_the_parser_s_depth_lists_none(hostile: Hostile) -> None:
+    client = ChatClient(hostile.url("deepjson"))
+    assert await client.list_models() == []
+    await client.aclose()
+
+
 async def test_a_10_mb_reply_is_refused_while_reading(hostile: Hostile) -> None:
     client = ChatClient(hostile.url("big"))  # default bound: 256 kB for small max_tokens
     with pytest.raises(ReplyTooLarge) as info:
