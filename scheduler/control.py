@@ -35,19 +35,19 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   (doubling per round trip, acknowledgement-clocked like TCP slow start). A reply (no
   streaming) adds at once if the request used at least half of L and its latency is not
   above `tolerance` x the envelope's (the first sign of a queue adds nothing; the second in
-  a row ends fast start): gating replies like first
-  tokens would keep a queueing server unstuffed but wait for each round's slowest reply, and
-  on slow calls of varied length that costs more than it saves (2.1 -> 3.0 x the bound in
-  the law's model); the local presets stream. A first token adds only
-  once every request sent before it has had its own (`dispatched`/`settled` tell the law
-  what is out): at a queueing server the requests sent with it wait without a first token,
-  so L does not grow on the served ones before the waiting ones show the queue. Growth from
-  first tokens is paced, one slot per `ttft / L` (BBR paces its startup the same way): a
-  first token frees no slot, so unpaced growth would leave in one burst, and a cap would
-  refuse the whole burst before its first refusal came back. Calls of several seconds
-  acknowledge nothing for a long time, so while nothing at all has been acknowledged, L
-  doubles every `blind_period_s` of full use (`tick`): 20 slow calls are all in flight
-  within a few seconds, not after the first 20 s call returns.
+  a row ends fast start). Gating replies like first tokens would keep a queueing server
+  unstuffed but wait for each round's slowest reply, and on slow calls of varied length
+  that costs more than it saves (2.1 -> 3.0 x the bound in the law's model); the local
+  presets stream. A first token adds only once every request sent before it has had its own
+  (`dispatched`/`settled` tell the law what is out): at a queueing server the requests sent
+  with it wait without a first token, so L does not grow on the served ones before the
+  waiting ones show the queue. Growth from first tokens is paced, one slot per `ttft / L`
+  (BBR paces its startup the same way): a first token frees no slot, so unpaced growth
+  would leave in one burst, and a cap would refuse the whole burst before its first
+  refusal came back. Calls of several seconds acknowledge nothing for a long time, so
+  while nothing at all has been acknowledged, L doubles every `blind_period_s` of full use
+  (`tick`): 20 slow calls are all in flight within a few seconds, not after the first 20 s
+  call returns.
 * Queue. A queue signal (in fast start: two inflated samples in a row, HyStart's early exit)
   on a request sent after the last cut sets `L = min(L, round(bdp))`:
   drain to what the server delivers; it ends fast start. Repeated signals of the same queue
@@ -478,17 +478,25 @@ class DeliveryLimit(LimitBase):
             return None
         return self._grown_at + self.blind_period_s
 
-    def _on_success(self, s: Sample) -> int:
-        sent = s.now - s.latency_s
+    def _observe_latency(self, s: Sample) -> bool:
+        """Feed the envelope, the queue signal and the base latency; return whether `s` was
+        slow for its kind (above `tolerance` x its expected unloaded latency)."""
         expected = self.envelope.expected(s.stage, s.output_tokens)
         self.envelope.observe(s.stage, s.output_tokens, s.latency_s)
+        slow = False
         if expected is not None and expected > 0:
             ratio = s.latency_s / expected
+            slow = ratio > self.tolerance
             self.queue += self.smoothing * (ratio - self.queue)
             if s.ttft_s is None:
-                self._inflated = self._inflated + 1 if ratio > self.tolerance else 0
+                self._inflated = self._inflated + 1 if slow else 0
         base = s.latency_s if expected is None else min(expected, s.latency_s)
         self.base_s = base if self.base_s is None else self.base_s + 0.1 * (base - self.base_s)
+        return slow
+
+    def _on_success(self, s: Sample) -> int:
+        sent = s.now - s.latency_s
+        slow = self._observe_latency(s)
         self.meter.record(sent, s.now, self._window_s())
         self._ttft_fresh += 0 if s.ttft_s is not None else 1
         self._acked = True
@@ -501,9 +509,9 @@ class DeliveryLimit(LimitBase):
         if 2 * s.inflight < self.window:
             return self._limit  # app-limited: says nothing about the server
         if self.starting:
-            # A first-token report already counted this one. An inflated reply may be a
-            # queue's first sign (a second in a row ends fast start): it adds nothing.
-            if s.ttft_s is None and not self._inflated:
+            # A first-token report already counted this one. A slow reply may be a queue's
+            # first sign (a second in a row ends fast start): it adds nothing.
+            if s.ttft_s is None and not slow:
                 self.window += 1.0  # not gated like first tokens: see the docstring
             return self._apply("fast_start")
         self.window += 1.0 / max(self.window, 1.0)
