@@ -73,6 +73,14 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   (llama-cpp-python's default) is cut to what it was serving, with the cut's level (in
   flight when it happened) held. A capacity drop looks like a storm for a moment: it loses
   a halving, which successes at the new cap win back in a round trip.
+* Listen. After a cut, the limit follows the requests sent before it down as they end, plus
+  one new request, until that one is answered: by a refusal (the next cut), a first token or
+  reply, or no refusal within two of the cut's round trips (`_listen`). A cut cannot tell a
+  cap from an empty bucket, and replies free slots far faster than a refusal comes back, so
+  refilling each freed slot at once sent every one into the empty bucket (13 refusals per
+  storm in the law's model, 4 at most with listening); a cap loses two round trips of
+  refilled slots. Not after a refusal slower than `PROBE_MAX_S` or a stream cut for a
+  newcomer.
 * Probe. After fast start, each success of a request sent after the last cut, with no queue
   and at least half of L in use, adds `1 / L` (one per round trip), capped at
   `gain x bdp + 1`: in flight never runs far ahead of what the server delivers.
@@ -299,6 +307,9 @@ class DeliveryLimit(LimitBase):
         self._target: float | None = None  # paced growth heads here
         self._step_at = -math.inf  # when paced growth may add its next slot
         self._step_span_s = 0.0  # paced growth spreads L slots over this (time to first token)
+        self._listen_old: int | None = None  # listening after a cut: earlier requests still out
+        self._listen_sent: float | None = None  # ... and when its one new request went out
+        self._listen_for_s = 0.0  # ... which, not refused within this, was accepted
 
     # --- estimates -------------------------------------------------------------------------
 
@@ -372,6 +383,9 @@ class DeliveryLimit(LimitBase):
             self._serving.add(sent_at)
         if sent_at < self._last_cut_at:
             return self._limit
+        if self._listen_old is not None:  # served, so the cut's probe was accepted
+            self._listen_old = None
+            self._apply("listen")
         if self.queued:
             return self._drain(now)
         if not self.starting:
@@ -389,11 +403,17 @@ class DeliveryLimit(LimitBase):
         """An attempt was sent at `sent_at` (the time `first_token` will be given)."""
         if self.starting:
             self._outstanding.add(sent_at)
+        listening = self._listen_old is not None and self._listen_sent is None
+        if listening and sent_at >= self._last_cut_at:
+            self._listen_sent = sent_at  # the one request out while the law listens
 
     def settled(self, sent_at: float) -> None:
         """The attempt sent at `sent_at` ended, however (it no longer waits for a token)."""
         self._outstanding.remove(sent_at)
         self._serving.remove(sent_at)
+        if self._listen_old is not None and sent_at < self._last_cut_at:
+            self._listen_old = max(0, self._listen_old - 1)  # its slot is not refilled
+            self._apply("listen")
 
     def _overdue_at(self, factor: float | None = None) -> float | None:
         """When the oldest request still without a first token will show a queue (fast start).
@@ -444,7 +464,11 @@ class DeliveryLimit(LimitBase):
 
     def tick(self, now: float, inflight: int) -> int:
         """Time passes: an overdue first token, paced growth, blind doubling while nothing is
-        acknowledged."""
+        acknowledged, a listening cut's request answered by no refusal."""
+        heard = self._listen_ends_at()
+        if heard is not None and now >= heard - 1e-9:
+            self._listen_old = None
+            return self._apply("listen")
         overdue = self._overdue_at()
         if overdue is not None and now >= overdue:
             return self._drain(now)
@@ -464,6 +488,11 @@ class DeliveryLimit(LimitBase):
 
     def next_tick(self) -> float | None:
         """When `tick` may change the limit next (None: it will not)."""
+        heard = self._listen_ends_at()
+        later = self._next_tick()
+        return heard if later is None or (heard is not None and heard < later) else later
+
+    def _next_tick(self) -> float | None:
         overdue = self._overdue_at()
         if self._target is not None:
             late = self._overdue_at(LATE)
@@ -504,6 +533,7 @@ class DeliveryLimit(LimitBase):
             return self._limit  # sent before the last cut: that cut's news
         self._ok_level = max(self._ok_level, s.inflight)
         self._unanswered_cut = False  # something sent since the last cut got through
+        self._listen_old = None  # ... so the law has heard back
         if self.queued:
             return self._drain(s.now)
         if 2 * s.inflight < self.window:
@@ -517,7 +547,7 @@ class DeliveryLimit(LimitBase):
         self.window += 1.0 / max(self.window, 1.0)
         bdp = self.bdp
         if bdp is not None:
-            self.window = min(self.window, max(float(self._limit), self.gain * bdp + 1.0))
+            self.window = min(self.window, max(math.floor(self.window), self.gain * bdp + 1.0))
         if self._refused_level is not None:
             if s.inflight >= self._refused_level:
                 self._refused_level, self._holds = None, 0  # that level works now
@@ -560,10 +590,11 @@ class DeliveryLimit(LimitBase):
             # over; a capacity drop, which looks the same for a moment, loses one halving.
             keep = max(accepted + 1, 2)
             if self.storm:
-                keep = max(2, min(keep, self._limit // 2))
-            self.window = float(max(self.minimum, min(self._limit, keep)))
+                keep = max(2, min(keep, math.floor(self.window) // 2))
+            self.window = float(max(self.minimum, min(math.floor(self.window), keep)))
             self._ok_level = 0
             self._probe_at = None  # the pacer's to find the rate
+            self._listen(s.others, s.latency_s)
             return self._cut_to()
         # A served request's cut says the server serves fewer than it was delivering: what
         # was accepted is the cap, with no floor at the bdp.
@@ -580,7 +611,34 @@ class DeliveryLimit(LimitBase):
         self._hold(level, s.now)
         self._arm_probe(None if served else s.latency_s)
         self._ok_level = 0
+        self._listen(None if served else s.others, s.latency_s)
         return self._cut_to()
+
+    def _listen(self, others: int | None, refused_in_s: float) -> None:
+        """After a cut, send one request and hear its answer before refilling freed slots.
+
+        The cut cannot tell a cap from an empty bucket. At a cap, a slot that a reply frees
+        may go straight back out; at an empty bucket, it is refused in a round trip, and
+        replies free slots far faster than that (35 in flight for 60 ms: one per 2 ms,
+        against a refusal's 5-15 ms), so every freed slot is refused before the next cut.
+        So the limit follows the earlier requests down as they end, plus one new request:
+        answered by a refusal (the next cut), by a first token or reply (accepted), or by
+        no refusal within two of the cut's round trips (accepted: a refusal comes at
+        arrival). A cap loses about that long of refilled slots; a bucket, all but one of
+        the refusals. Not after a refusal slower than `PROBE_MAX_S` (no answer at arrival)
+        or a stream cut for a newcomer (its cut already sits below what was served).
+        """
+        if others is None or refused_in_s > PROBE_MAX_S:
+            self._listen_old = None
+            return
+        self._listen_old, self._listen_sent = others, None
+        self._listen_for_s = 2.0 * refused_in_s
+
+    def _listen_ends_at(self) -> float | None:
+        """When the request sent while listening counts as accepted (None: not yet sent)."""
+        if self._listen_old is None or self._listen_sent is None:
+            return None
+        return self._listen_sent + self._listen_for_s
 
     def _cut_to(self) -> int:
         self._cut_level = self._apply("decrease")
@@ -643,4 +701,7 @@ class DeliveryLimit(LimitBase):
 
     def _apply(self, reason: str) -> int:
         self.window = min(max(self.window, float(self.minimum)), float(self.maximum))
-        return self._set(math.floor(self.window), reason)
+        wanted = math.floor(self.window)
+        if self._listen_old is not None:
+            wanted = min(wanted, self._listen_old + 1)
+        return self._set(wanted, reason)

@@ -24,9 +24,10 @@ it in full; the older `AIMDLimit` still works here with its own semantics):
   that request's retry only; the gate stays open for the slots the server still serves.
 * Time-driven control: while lanes wait for a slot, a ramp task ticks `DeliveryLimit.tick`
   at the law's `next_tick` (blind doubling while nothing came back, paced growth after first
-  tokens, an overdue first token, probing on time after a cap's cut), re-armed when the law
-  wants an earlier tick. Each attempt
-  is announced to the law and the learner (`start_attempt`) and settled however it ends.
+  tokens, an overdue first token, probing on time after a cap's cut, the end of a cut's
+  listening), re-armed when the law wants an earlier tick (also when an attempt goes out).
+  Each attempt is announced to the law and the learner (`start_attempt`) and settled however
+  it ends.
 """
 
 import asyncio
@@ -255,6 +256,8 @@ class Governor:
         attempt = AttemptClock(self.clock, partial(self.first_token, stage))
         if isinstance(self._limit, DeliveryLimit):
             self._limit.dispatched(attempt.started_at)
+            if self._slots.waiting:  # a cut's one new request: its answer is due on time
+                self._kick_ramp(self._limit)
         if self.learner is not None:
             self.learner.on_send(attempt.started_at)
         return attempt

@@ -326,9 +326,87 @@ def test_probing_on_time_stops_at_twice_the_level_the_cut_went_to() -> None:
     limit = DeliveryLimit(initial=8)
     limit.update(Sample(now=1.0, latency_s=0.005, inflight=8, dropped=True, others=6))
     assert limit.limit == 6
+    limit.dispatched(1.0)  # the cut's one new request, not refused: accepted
+    limit.tick(1.0 + 2 * 0.005, inflight=6)
     now = limit.hold_until
     for _ in range(200):
         limit.tick(now, inflight=limit.limit)
         now += 1.0
     assert limit.limit == 12
     assert limit.next_tick() is None  # nothing left to probe on time
+
+
+def test_after_a_cut_freed_slots_wait_for_one_request_s_answer() -> None:
+    # A cut cannot tell a cap from an empty bucket, and replies free slots far faster than
+    # a refusal comes back. So the limit follows the earlier requests down as they end,
+    # plus one new request, until that one is answered.
+    limit = DeliveryLimit(initial=40)
+    limit.update(Sample(now=1.0, latency_s=0.005, inflight=40, dropped=True, others=30))
+    assert limit.limit == 30  # what was accepted
+    limit.settled(0.9)  # an earlier one ends: its slot goes to the one new request
+    limit.update(Sample(now=1.001, latency_s=0.1, inflight=40, dropped=False))
+    assert limit.limit == 30
+    limit.dispatched(1.001)
+    for k in range(5):  # five more end: their slots are not refilled
+        limit.settled(0.9)
+        limit.update(Sample(now=1.002 + k / 1000, latency_s=0.1, inflight=40, dropped=False))
+    assert limit.limit == 25
+    assert limit.next_tick() == pytest.approx(1.001 + 2 * 0.005)
+    # Not refused within two round trips of the cut's refusal: accepted at arrival.
+    assert limit.tick(1.001 + 2 * 0.005, inflight=25) == 30
+
+
+def test_a_refused_new_request_cuts_again_and_listens_again() -> None:
+    limit = DeliveryLimit(initial=40)
+    limit.update(Sample(now=1.0, latency_s=0.005, inflight=40, dropped=True, others=30))
+    limit.settled(0.9)
+    limit.dispatched(1.001)
+    limit.settled(1.001)
+    limit.update(Sample(now=1.006, latency_s=0.005, inflight=30, dropped=True, others=29))
+    assert limit.rate_signal and limit.storm
+    assert limit.limit == 15  # halved; 29 earlier ones still out, so none goes out yet
+    for _ in range(14):
+        limit.settled(0.95)
+    limit.update(Sample(now=1.1, latency_s=0.15, inflight=30, dropped=False))
+    assert limit.limit == 15  # 15 out: the one new request may go
+    limit.dispatched(1.1)
+    for _ in range(5):
+        limit.settled(0.95)
+    assert limit.limit == 11  # 10 earlier ones and it: the cut listens again
+    limit.update(Sample(now=1.2, latency_s=0.1, inflight=15, dropped=False))  # got through
+    assert limit.next_tick() is None and limit.limit == 15
+
+
+def fast(i: int) -> tuple[str, int, float]:
+    """Replies of 13-41 ms: a hundredth of `candidates`."""
+    kind, tokens, service = candidates(i)
+    return kind, tokens, service / 100
+
+
+class Recording(DeliveryLimit):
+    """The law, recording each refusal's (sent, refused) times."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refusals: list[tuple[float, float]] = []
+
+    def update(self, sample: Sample) -> int:
+        if sample.dropped:
+            self.refusals.append((sample.now - sample.latency_s, sample.now))
+        return super().update(sample)
+
+
+def test_an_emptied_bucket_refuses_little_beyond_what_was_already_sent() -> None:
+    # Fast start spends a bucket of 60 at 40 in flight, a reply every half millisecond.
+    # What was sent before the first refusal came back is refused (nothing can stop it);
+    # after it, each cut lets one request out, so at most a few more are refused. Refilling
+    # every freed slot at once, 13 were (and 24 in all).
+    server, jobs = Server(rate_per_s=60.0, burst=60.0), jobs_of(600, fast)
+    limit = Recording()
+    out = drive(server, jobs, limit)
+    heard = limit.refusals[0][1]
+    late = [sent for sent, at in limit.refusals if sent > heard and at < heard + 0.5]
+    assert len(late) <= 4
+    assert out.refused_share <= 0.03
+    assert out.makespan_s <= 1.1 * bound(server, jobs)
+

@@ -581,3 +581,33 @@ async def test_a_drop_s_short_retry_after_is_its_wait_not_a_long_backoff(
 
     assert await lane.call(refused_twice) == "ok"
     assert [e[3] for e in obs.of("retry")] == [0.2, 0.2]
+
+
+async def test_a_cut_s_listening_ends_on_time_while_lanes_wait(clock: FakeClock) -> None:
+    # Eight out, the last refused at 5 ms: the cut (to 7) lets one new request out when an
+    # earlier one ends (10 ms) and does not refill the slots the other five free (15 ms)
+    # until it is answered. Not refused within two of the refusal's round trips (by 20 ms),
+    # it was accepted: the ramp lifts the limit then, with lanes already waiting and no new
+    # one asking, not when the refused request's retry next asks for a slot (55 ms).
+    lane = governor(clock, DeliveryLimit(initial=8)).lane("draft", 32, POLICY)
+    sent: list[float] = []
+    refused = False
+
+    async def call(i: int) -> int:
+        nonlocal refused
+        sent.append(clock())
+        if i == 7 and not refused:
+            refused = True
+            await clock.sleep(0.005)
+            raise RateLimited(retry_after=None)
+        await clock.sleep(0.01 if i == 0 else 0.015 if i < 6 else 10.0)
+        return i
+
+    def job(i: int) -> Callable[[], Awaitable[int]]:
+        return lambda: call(i)
+
+    tasks = [asyncio.create_task(lane.call(job(i))) for i in range(24)]
+    await clock.sleep(0.03)
+    assert len(sent) == 8 + 6  # the limit is back at the cut's 7
+    assert sent[8] == pytest.approx(0.01) and sent[9:] == pytest.approx([0.02] * 5)
+    await asyncio.gather(*tasks)
