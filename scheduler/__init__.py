@@ -10,6 +10,7 @@ from scheduler.governor import Governor
 from scheduler.lane import Lane
 from scheduler.limiter import Limiter, Permit
 from scheduler.limits import (
+    LIMIT_REASONS,
     AIMDLimit,
     FixedLimit,
     LatencyBrake,
@@ -26,6 +27,7 @@ from scheduler.stops import Breaker, EndpointDown, EndpointStop, WaitTooLong
 from scheduler.verdict import Feedback, Kind, ServerLimits, Verdict
 
 __all__ = [
+    "LIMIT_REASONS",
     "AIMDLimit",
     "Breaker",
     "Clock",

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "LIMIT_REASONS",
     "AIMDLimit",
     "FixedLimit",
     "LatencyBrake",
@@ -47,6 +48,12 @@ __all__ = [
 ]
 
 LimitListener = Callable[[int, int, str], None]
+
+# Every reason a limit here reports to its listeners (a bounded label for metrics).
+LIMIT_REASONS = (
+    *("slow_start", "increase", "decrease", "brake", "clamp"),  # AIMDLimit, and the clamp
+    *("fast_start", "queue", "probe", "listen"),  # DeliveryLimit's own
+)
 
 
 @dataclass(frozen=True, slots=True)

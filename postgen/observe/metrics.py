@@ -40,6 +40,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+import scheduler
 from postgen.config import STAGES, Settings
 from postgen.domain import CardScore
 from postgen.observe.stats import RunStats
@@ -135,7 +136,7 @@ RETRY_REASONS = (
     "error",
 )
 WAIT_REASONS = ("cooldown", "pacing", "slot", "backoff")
-LIMIT_REASONS = ("slow_start", "increase", "decrease", "brake", "clamp", "other")
+LIMIT_REASONS = (*scheduler.LIMIT_REASONS, "other")
 
 
 def initial_limit(settings: Settings) -> int:

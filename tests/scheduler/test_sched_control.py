@@ -19,7 +19,7 @@ from law_model import (
     slow,
 )
 
-from scheduler import Sample
+from scheduler import LIMIT_REASONS, Sample
 from scheduler.control import DeliveryLimit, DeliveryMeter, LatencyEnvelope, size_class
 
 
@@ -410,3 +410,20 @@ def test_an_emptied_bucket_refuses_little_beyond_what_was_already_sent() -> None
     assert out.refused_share <= 0.03
     assert out.makespan_s <= 1.1 * bound(server, jobs)
 
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        Server(capacity=8),
+        Server(capacity=4, queue=True, streams=True),
+        Server(rate_per_s=60.0, burst=60.0),
+        Server(capacity=12, schedule=((2.0, 6),)),
+    ],
+    ids=["cap", "queue", "bucket", "drop"],
+)
+def test_every_reason_the_law_reports_is_a_known_label(server: Server) -> None:
+    # Metrics label limit changes by reason from a bounded list; an unknown one reads "other".
+    limit, reasons = DeliveryLimit(), set[str]()
+    limit.subscribe(lambda old, new, reason: reasons.add(reason))
+    drive(server, jobs_of(300, fast), limit)
+    assert reasons and reasons <= set(LIMIT_REASONS)
