@@ -84,6 +84,18 @@ def _closing_line(result: RunResult, out_dir: Path, problems: list[str]) -> None
         logger.error("{}", "; ".join(problems))
     elif result.post is not None:
         logger.success("post written: {}", out_dir / "post.md")
+    elif not result.produced and result.stopped is None:
+        logger.error("run failed: {}", _why_nothing(result))
+
+
+def _why_nothing(result: RunResult) -> str:
+    """Why a run that ran to its end produced nothing (each item's failure was logged)."""
+    synthesis = result.stats.stages.get("synthesize")
+    if synthesis is not None and synthesis.failures:
+        return f"synthesis failed: {synthesis.failures[-1]['reason']}"
+    if result.notes:
+        return "; ".join(result.notes)
+    return "every candidate failed (their reasons are in run.json)"
 
 
 def _exit_code(result: RunResult, interrupts: Interrupts) -> int:

@@ -36,3 +36,21 @@ def test_failures_are_listed_in_input_order() -> None:
     for item in ("10", "2", "post", "1/vote2"):
         stats.record_item(item, RuntimeError("boom"))
     assert [f["item"] for f in stats.as_dict()["failed"]] == ["1/vote2", "2", "10", "post"]
+
+
+def test_a_run_that_produced_nothing_ends_with_one_line_saying_why(tmp_path: Path) -> None:
+    # Every reply is malformed JSON: the candidates are written, every card fails, and the
+    # run ends (exit 1) saying why there is no post, not only with each item's warning.
+    settings = settings_for(
+        "iterations=2",
+        "votes=1",
+        "llm.sim.time_scale=0",
+        "llm.sim.malformed_rate=1.0",
+        "cache.enabled=false",
+        "quiet=true",
+    )
+    assert execute(settings, tmp_path, console=True) == 1
+    log = (tmp_path / "postgen.log").read_text(encoding="utf-8").splitlines()
+    closing = [line for line in log if "run failed:" in line]
+    assert len(closing) == 1
+    assert closing[0].endswith("run failed: no card was scored, so there is nothing to synthesize")
