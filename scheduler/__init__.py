@@ -10,7 +10,6 @@ from scheduler.governor import Governor
 from scheduler.lane import Lane
 from scheduler.limiter import Limiter, Permit
 from scheduler.limits import (
-    LIMIT_REASONS,
     AIMDLimit,
     FixedLimit,
     LatencyBrake,
@@ -27,7 +26,6 @@ from scheduler.stops import Breaker, EndpointDown, EndpointStop, WaitTooLong
 from scheduler.verdict import Feedback, Kind, ServerLimits, Verdict
 
 __all__ = [
-    "LIMIT_REASONS",
     "AIMDLimit",
     "Breaker",
     "Clock",

@@ -533,7 +533,9 @@ class DeliveryLimit(LimitBase):
             return self._limit  # sent before the last cut: that cut's news
         self._ok_level = max(self._ok_level, s.inflight)
         self._unanswered_cut = False  # something sent since the last cut got through
-        self._listen_old = None  # ... so the law has heard back
+        if self._listen_old is not None:  # ... so the law has heard back, however few were out
+            self._listen_old = None
+            self._apply("listen")
         if self.queued:
             return self._drain(s.now)
         if 2 * s.inflight < self.window:

@@ -40,11 +40,11 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-import scheduler
 from postgen.config import STAGES, Settings
 from postgen.domain import CardScore
 from postgen.observe.stats import RunStats
 from scheduler import Kind, Verdict
+from scheduler.limits import LIMIT_REASONS as LAW_REASONS
 
 __all__ = [
     "DURATION_BUCKETS_S",
@@ -136,7 +136,7 @@ RETRY_REASONS = (
     "error",
 )
 WAIT_REASONS = ("cooldown", "pacing", "slot", "backoff")
-LIMIT_REASONS = (*scheduler.LIMIT_REASONS, "other")
+LIMIT_REASONS = (*LAW_REASONS, "other")
 
 
 def initial_limit(settings: Settings) -> int:

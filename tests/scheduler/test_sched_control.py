@@ -19,8 +19,9 @@ from law_model import (
     slow,
 )
 
-from scheduler import LIMIT_REASONS, Sample
+from scheduler import Sample
 from scheduler.control import DeliveryLimit, DeliveryMeter, LatencyEnvelope, size_class
+from scheduler.limits import LIMIT_REASONS
 
 
 def test_size_classes_are_quarter_octaves() -> None:
@@ -375,6 +376,21 @@ def test_a_refused_new_request_cuts_again_and_listens_again() -> None:
     assert limit.limit == 11  # 10 earlier ones and it: the cut listens again
     limit.update(Sample(now=1.2, latency_s=0.1, inflight=15, dropped=False))  # got through
     assert limit.next_tick() is None and limit.limit == 15
+
+
+def test_the_cut_s_request_getting_through_lifts_the_limit_however_few_were_out() -> None:
+    # The earlier requests all ended while it was out: it was sent with one other in flight,
+    # so its success is app-limited (says nothing about the server), but it still ends the
+    # listening; the limit must not stay at the two that listening left.
+    limit = DeliveryLimit(initial=40)
+    limit.update(Sample(now=1.0, latency_s=0.005, inflight=40, dropped=True, others=30))
+    for _ in range(29):
+        limit.settled(0.9)
+    assert limit.limit == 2
+    limit.dispatched(1.001)
+    limit.settled(1.001)
+    limit.update(Sample(now=1.004, latency_s=0.003, inflight=2, dropped=False))
+    assert limit.limit == 30
 
 
 def fast(i: int) -> tuple[str, int, float]:
