@@ -383,9 +383,7 @@ class DeliveryLimit(LimitBase):
             self._serving.add(sent_at)
         if sent_at < self._last_cut_at:
             return self._limit
-        if self._listen_old is not None:  # served, so the cut's probe was accepted
-            self._listen_old = None
-            self._apply("listen")
+        self._heard()  # served, so the cut's one new request was accepted
         if self.queued:
             return self._drain(now)
         if not self.starting:
@@ -399,13 +397,18 @@ class DeliveryLimit(LimitBase):
             self._credit = 0
         return self._step(now)
 
-    def dispatched(self, sent_at: float) -> None:
-        """An attempt was sent at `sent_at` (the time `first_token` will be given)."""
+    def dispatched(self, sent_at: float) -> bool:
+        """An attempt was sent at `sent_at` (the time `first_token` will be given).
+
+        True when it is the one request a cut listens for: `next_tick` is now due earlier.
+        """
         if self.starting:
             self._outstanding.add(sent_at)
         listening = self._listen_old is not None and self._listen_sent is None
         if listening and sent_at >= self._last_cut_at:
-            self._listen_sent = sent_at  # the one request out while the law listens
+            self._listen_sent = sent_at
+            return True
+        return False
 
     def settled(self, sent_at: float) -> None:
         """The attempt sent at `sent_at` ended, however (it no longer waits for a token)."""
@@ -467,8 +470,7 @@ class DeliveryLimit(LimitBase):
         acknowledged, a listening cut's request answered by no refusal."""
         heard = self._listen_ends_at()
         if heard is not None and now >= heard - 1e-9:
-            self._listen_old = None
-            return self._apply("listen")
+            return self._heard()
         overdue = self._overdue_at()
         if overdue is not None and now >= overdue:
             return self._drain(now)
@@ -533,9 +535,7 @@ class DeliveryLimit(LimitBase):
             return self._limit  # sent before the last cut: that cut's news
         self._ok_level = max(self._ok_level, s.inflight)
         self._unanswered_cut = False  # something sent since the last cut got through
-        if self._listen_old is not None:  # ... so the law has heard back, however few were out
-            self._listen_old = None
-            self._apply("listen")
+        self._heard()  # ... so the law has heard back, however few were out
         if self.queued:
             return self._drain(s.now)
         if 2 * s.inflight < self.window:
@@ -635,6 +635,13 @@ class DeliveryLimit(LimitBase):
             return
         self._listen_old, self._listen_sent = others, None
         self._listen_for_s = 2.0 * refused_in_s
+
+    def _heard(self) -> int:
+        """The request a cut listened for was accepted: freed slots may be refilled again."""
+        if self._listen_old is None:
+            return self._limit
+        self._listen_old = None
+        return self._apply("listen")
 
     def _listen_ends_at(self) -> float | None:
         """When the request sent while listening counts as accepted (None: not yet sent)."""

@@ -255,8 +255,8 @@ class Governor:
         """An attempt of `stage` goes out now: its clock, which reports its first token here."""
         attempt = AttemptClock(self.clock, partial(self.first_token, stage))
         if isinstance(self._limit, DeliveryLimit):
-            self._limit.dispatched(attempt.started_at)
-            if self._slots.waiting:  # a cut's one new request: its answer is due on time
+            listened_for = self._limit.dispatched(attempt.started_at)
+            if listened_for and self._slots.waiting:  # a cut's one request: hear it on time
                 self._kick_ramp(self._limit)
         if self.learner is not None:
             self.learner.on_send(attempt.started_at)
