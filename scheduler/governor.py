@@ -127,6 +127,12 @@ class Governor:
         return self._limit.limit
 
     @property
+    def limit_adapts(self) -> bool:
+        """Whether refusals lower the limit (else a refused request's retry backs off in full)."""
+        limit = self._limit
+        return not (isinstance(limit, LimitBase) and limit.minimum == limit.maximum)
+
+    @property
     def inflight(self) -> int:
         """Requests in flight across all lanes."""
         return self._slots.inflight

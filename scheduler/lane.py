@@ -94,7 +94,7 @@ class Lane:
         retrying = AsyncRetrying(
             sleep=gov.sleep,
             stop=StopAfterFailures(self.retry.attempts, gov.verdict) | deadline,
-            wait=FullJitter(self.retry, gov.rng, gov.verdict),
+            wait=FullJitter(self.retry, gov.rng, gov.verdict, limit_adapts=gov.limit_adapts),
             retry=retry_if_exception(self._retryable),
             before_sleep=partial(self._before_sleep, state),
             retry_error_callback=give_up,

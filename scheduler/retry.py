@@ -39,7 +39,7 @@ class RetryPolicy:
     max_backoff_s: float = 30.0
     deadline_s: float | None = None
     timeout_s: float | None = 60.0
-    drop_backoff_s: float = 0.05  # cap after a capacity drop without Retry-After (see FullJitter)
+    drop_backoff_s: float = 0.05  # cap after a refusal without Retry-After, if the limit adapts
 
 
 class RetriesExhausted(Exception):
@@ -107,23 +107,32 @@ class RetryBudget:
 class FullJitter(wait_exponential):
     """Full-jitter exponential backoff, but never shorter than the server's Retry-After.
 
-    A refusal (429, 503, timeout) has already cut the concurrency limit (and taught the
-    pacer), and the retry queues for a slot of that smaller limit: the cut is the backoff,
-    so the timer is capped at `drop_backoff_s` (a sleeping retry would otherwise be the run's
-    tail). With a Retry-After, that wait is the timer: the server said when to come back.
+    Behind an adaptive limit (`limit_adapts`), a refusal (429, 503, timeout) has already cut
+    the concurrency limit (and taught the pacer), and the retry queues for a slot of that
+    smaller limit: the cut is the backoff, so the timer is capped at `drop_backoff_s` (a
+    sleeping retry would otherwise be the run's tail). Behind a fixed limit (sequential
+    runs, `scheduler.kind=fixed`) nothing else slows the retry down, so it backs off in
+    full like any failure: capped there, a bare 429 was retried 20 times a second. With a
+    Retry-After, that wait is the timer: the server said when to come back.
     """
 
     def __init__(
-        self, policy: RetryPolicy, rng: random.Random, verdict: Callable[[BaseException], Verdict]
+        self,
+        policy: RetryPolicy,
+        rng: random.Random,
+        verdict: Callable[[BaseException], Verdict],
+        *,
+        limit_adapts: bool = True,
     ) -> None:
         super().__init__(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s)
-        self._rng, self._verdict, self._drop_cap = rng, verdict, policy.drop_backoff_s
+        self._rng, self._verdict = rng, verdict
+        self._drop_cap = policy.drop_backoff_s if limit_adapts else None
 
     def __call__(self, retry_state: RetryCallState) -> float:
         ceiling = super().__call__(retry_state)
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         v = self._verdict(exc) if isinstance(exc, Exception) else None
-        if v is not None and v.kind is Kind.DROP:
+        if v is not None and v.kind is Kind.DROP and self._drop_cap is not None:
             ceiling = min(ceiling, self._drop_cap)
         jitter = self._rng.uniform(0, ceiling)
         return max(jitter, (v.retry_after if v else None) or 0.0)

@@ -469,7 +469,7 @@ async def test_bare_refusals_are_retried_without_spending_the_budget(clock: Fake
 
     assert [await lane.call(refused_twice) for _ in range(3)] == ["ok"] * 3
     assert calls == 9 and budget.can_retry()  # refusals never count against attempts=1
-    assert clock() < 5.0
+    assert clock() == pytest.approx(3 * (0.5 + 1.0))  # backed off in full: the limit is fixed
 
 
 async def test_a_wait_beyond_max_wait_stops_instead_of_sleeping(clock: FakeClock) -> None:
@@ -561,6 +561,28 @@ async def test_capacity_drop_retries_after_a_short_timer_not_a_long_backoff(
 
     assert await lane.call(overloaded_twice) == "ok"
     assert [e[3] for e in obs.of("retry")] == [0.05, 0.05]  # capped, not 1 s then 2 s
+
+
+@pytest.mark.parametrize("limit", [FixedLimit(1), FixedLimit(16)])
+async def test_behind_a_fixed_limit_a_bare_refusal_backs_off_in_full(
+    clock: FakeClock, limit: FixedLimit
+) -> None:
+    # Nothing else slows a fixed limit's retries (no cut, no pacer): capped at 50 ms, a
+    # sequential run hammered a bare 429 twenty times a second.
+    obs = Recorder()
+    lane = governor(clock, limit, observer=obs).lane("draft", 10, POLICY)  # 1 s initial backoff
+    calls = 0
+
+    async def refused_thrice() -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise RateLimited(retry_after=None)
+        return "ok"
+
+    assert await lane.call(refused_thrice) == "ok"
+    assert [e[3] for e in obs.of("retry")] == [1.0, 2.0, 4.0]
+    assert calls == 4  # refusals never count against attempts=4
 
 
 async def test_a_drop_s_short_retry_after_is_its_wait_not_a_long_backoff(
