@@ -230,6 +230,19 @@ SCENARIOS = {
             retry_after=False,
             burst_s=1.0,
         ),
+        # A bucket of five requests (nginx's limit_req with a small burst, a strict GCRA): it
+        # refuses clumped sends at any level, so at first it reads as a concurrency cap.
+        Scenario(
+            "bare_rate_small",
+            "bare: hidden RPM 3600, a bucket of 5 requests, 0.3-0.5 s calls",
+            600,
+            600,
+            0.1,
+            3600,
+            headers=False,
+            retry_after=False,
+            burst_s=5 / 60,
+        ),
         Scenario(
             "slow_rate",
             "bare: hidden RPM 600, a bucket of 1 s, slow calls (1.6-4 s)",

@@ -211,3 +211,23 @@ def test_a_storm_with_too_few_accepted_for_an_estimate_cuts_to_an_upper_bound() 
         learner.on_throttle(sent_at=t, now=t + 0.001)
     assert learner.estimate() is None
     assert learner.rate is not None and learner.rate <= 1 / 0.25  # at most 1 per 0.25 s span
+
+
+def test_a_slow_pace_probes_per_period_not_per_ten_successes() -> None:
+    # A first pace of 2 a second (measured while concurrency held sends back): ten
+    # successes a step would take 5 s per step; a step now needs what the pace sends in
+    # two periods (at least 2), about one step a second.
+    learner = RateLearner(window=10, increase=0.02, fast_increase=0.2, period_s=0.5)
+    learner.rate = 2.0
+    learner._changed_at = 0.0
+    t = 0.0
+    while t < 10.0:
+        t += 1.0 / learner.rate  # successes at the pace
+        learner.on_success(t - 0.9, t)
+    assert learner.rate > 2.0 * 1.02 * 1.04 * 1.08 * 1.16 * 1.2  # five steps or more, not 2
+    fast = RateLearner(window=10, period_s=0.5)
+    fast.rate = 100.0
+    fast._changed_at = 0.0
+    for i in range(9):
+        fast.on_success(1.0 + i * 0.01)
+    assert fast.rate == 100.0  # 50 a period: a step still needs the whole window
