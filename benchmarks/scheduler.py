@@ -230,18 +230,19 @@ SCENARIOS = {
             retry_after=False,
             burst_s=1.0,
         ),
-        # A bucket of five requests (nginx's limit_req with a small burst, a strict GCRA): it
-        # refuses clumped sends at any level, so at first it reads as a concurrency cap.
+        # A bucket of one request (nginx's limit_req without a burst, a strict GCRA): it
+        # refuses any two sends closer than 1/R, at any level, so at first it reads as a
+        # concurrency cap, and later refusals of clumps as a rate far below the true one.
         Scenario(
-            "bare_rate_small",
-            "bare: hidden RPM 3600, a bucket of 5 requests, 0.3-0.5 s calls",
+            "bare_rate_strict",
+            "bare: hidden RPM 3600, a bucket of 1 request, 0.3-0.5 s calls",
             600,
             600,
             0.1,
             3600,
             headers=False,
             retry_after=False,
-            burst_s=5 / 60,
+            burst_s=1 / 60,
         ),
         Scenario(
             "slow_rate",
