@@ -83,11 +83,7 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   newcomer.
 * Probe. After fast start, each success of a request sent after the last cut, with no queue
   and at least half of L in use, adds `1 / L` (one per round trip), capped at
-  `gain x bdp + 1`: in flight never runs far ahead of what the server delivers. After a
-  cut read as a rate (the pacer leads), each such success adds 1, under the same cap: L
-  only keeps up with what the pace lets through, and one slot per round trip lagged the
-  pacer's probe (a small bucket first read as a cap, then found to be a rate of 60 a
-  second at 0.3 s calls, wanted 20 slots: seconds of round trips).
+  `gain x bdp + 1`: in flight never runs far ahead of what the server delivers.
   After a cut read as a cap, once its hold ends, L also grows on time (`tick`): one slot per
   two round trips of the refusal that caused the cut (plus `ttft_slack_s`) while every slot
   is in use, until a refusal. A server that refuses at arrival answers within a round trip,
@@ -300,7 +296,6 @@ class DeliveryLimit(LimitBase):
         self._cut_level = 0  # the limit the last refusal's cut went to
         self.rate_signal = False  # the last refusal came at an in-flight count that had worked
         self.storm = False  # ... or read so only because it came in a storm (a moved cap too)
-        self._paced = False  # the last cut read a rate: the pacer holds the pace, L keeps up
         self._refused_level: int | None = None  # in flight when the last overshoot was refused
         self._hold_until = -math.inf
         self._holds = 0
@@ -551,10 +546,7 @@ class DeliveryLimit(LimitBase):
             if s.ttft_s is None and not slow:
                 self.window += 1.0  # not gated like first tokens: see the docstring
             return self._apply("fast_start")
-        # Behind the pacer, L only has to keep up with what the pace lets through (bdp):
-        # growing one slot per round trip, it lagged a pace that the pacer's probe raised
-        # (a rate of 60 a second at 1 s calls needs 60 slots: a minute of round trips).
-        self.window += 1.0 if self._paced else 1.0 / max(self.window, 1.0)
+        self.window += 1.0 / max(self.window, 1.0)
         bdp = self.bdp
         if bdp is not None:
             self.window = min(self.window, max(math.floor(self.window), self.gain * bdp + 1.0))
@@ -604,7 +596,6 @@ class DeliveryLimit(LimitBase):
             self.window = float(max(self.minimum, min(math.floor(self.window), keep)))
             self._ok_level = 0
             self._probe_at = None  # the pacer's to find the rate
-            self._paced = True
             self._listen(s.others, s.latency_s)
             return self._cut_to()
         # A served request's cut says the server serves fewer than it was delivering: what
@@ -616,7 +607,6 @@ class DeliveryLimit(LimitBase):
         most = self.window - 1 if first_cut else math.floor(self.backoff * self.window)
         target = min(most, max(accepted, floor_bdp))
         self.window = float(max(self.minimum, target))
-        self._paced = False
         # A served request was cut when another arrived: that level (in flight at the cut)
         # is the one refused, not the level it was sent at.
         level = max(s.inflight, (s.others or 0) + 1) if served else s.inflight
@@ -708,7 +698,6 @@ class DeliveryLimit(LimitBase):
     def _drain(self, now: float) -> int:
         serving = len(self._serving)
         self._end_start()
-        self._paced = False
         self._probe_at = None  # a queue shows slowly: probing on time would stuff it
         self._last_cut_at, self._ok_level = now, 0
         bdp = self.bdp

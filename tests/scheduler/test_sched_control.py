@@ -375,7 +375,7 @@ def test_a_refused_new_request_cuts_again_and_listens_again() -> None:
         limit.settled(0.95)
     assert limit.limit == 11  # 10 earlier ones and it: the cut listens again
     limit.update(Sample(now=1.2, latency_s=0.1, inflight=15, dropped=False))  # got through
-    assert limit.next_tick() is None and limit.limit == 16  # behind the pacer: +1 a success
+    assert limit.next_tick() is None and limit.limit == 15
 
 
 def test_the_cut_s_request_getting_through_lifts_the_limit_however_few_were_out() -> None:
@@ -443,41 +443,3 @@ def test_every_reason_the_law_reports_is_a_known_label(server: Server) -> None:
     limit.subscribe(lambda old, new, reason: reasons.add(reason))
     drive(server, jobs_of(300, fast), limit)
     assert reasons and reasons <= set(LIMIT_REASONS)
-
-
-def tenfold(i: int) -> tuple[str, int, float]:
-    """Replies of 0.16-0.41 s: a tenth of `candidates`."""
-    kind, tokens, service = candidates(i)
-    return kind, tokens, service / 10
-
-
-def test_a_small_bucket_read_as_a_cap_at_first_is_soon_paced_near_its_rate() -> None:
-    # A bucket of 5 at 60 a second refuses the initial burst and clumped sends at any
-    # level: at first it reads as a cap. Once it reads as a rate, the pacer probes per
-    # period and the limit keeps up with its pace (one slot per success, not per round
-    # trip): 1.28 x the bound before, when 55 slots at one per round trip took seconds.
-    server, jobs = Server(rate_per_s=60.0, burst=5.0), jobs_of(600, tenfold)
-    out = drive(server, jobs)
-    assert out.makespan_s <= 1.22 * bound(server, jobs)
-    assert out.refused_share <= 0.03
-
-
-def test_behind_the_pacer_the_limit_keeps_up_one_slot_a_success() -> None:
-    def after(refusal: Sample) -> list[int]:
-        limit = DeliveryLimit(initial=8)
-        for k in range(8):  # a delivery rate of about 80 a second at 0.1 s
-            limit.update(Sample(now=0.1 + k / 80, latency_s=0.1, inflight=8, dropped=False))
-        limit.update(refusal)
-        grown = []
-        for k in range(4):
-            t = 0.31 + k / 80  # sent after the cut
-            limit.update(Sample(now=t, latency_s=0.1, inflight=limit.limit, dropped=False))
-            grown.append(limit.limit)
-        return grown
-
-    # Refused with nothing else of ours out: a rate's doing, the pacer's to find.
-    paced = after(Sample(now=0.2, latency_s=0.005, inflight=1, dropped=True, others=0))
-    assert paced[-1] - paced[0] == 3  # one a success, within gain x bdp + 1
-    # Refused at a level never seen working: a cap, probed one slot per round trip.
-    capped = after(Sample(now=0.2, latency_s=0.005, inflight=12, dropped=True, others=11))
-    assert capped[-1] - capped[0] <= 1
