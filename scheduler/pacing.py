@@ -309,8 +309,8 @@ class RateLearner:
     1) / span)`, an upper bound that tightens as the storm goes on; `target` keeps the
     estimate.
 
-    Increase (probe): each `window` successes sent after the last change (fewer when the pace
-    sends fewer per `period_s`, at least 2), at most once per `period_s`, multiply the rate
+    Increase (probe): each `window` successes sent after the last change (or what the pace
+    sends in two periods, when fewer; at least 2), at most once per `period_s`, multiply the rate
     by `1 + increase * 2**k`, where `k` counts the steps since the last cut, capped at
     `1 + fast_increase` (also used while below 0.9 x `target`): +2 %, +4 %, +8 %... every
     half second. Near the last estimate the probe is gentle, so a cycle costs a few 429s; a
@@ -397,8 +397,8 @@ class RateLearner:
         return self.rate
 
     def _probe_needs(self) -> int:
-        """Successes that show a pace works before the next step: `window`, or fewer when the
-        pace sends fewer than that per `period_s` (at least 2).
+        """Successes that show a pace works before the next step: `window`, or what the pace
+        sends in two periods when that is fewer (at least 2).
 
         A first pace measured while concurrency held the sends back (a small bucket's first
         refusals read as a cap) can be a tenth of the rate: 10 successes a step, at 2 a
