@@ -165,6 +165,7 @@ class SchedulerConfig:
     rpm: float | None = None
     tpm: float | None = None
     pace_from_headers: bool = True
+    pace_burst_s: float = 60.0  # seconds of a configured (or stated) rate spendable at once
     gate_jitter: float = 0.1
     retry_budget: float = 0.2
     retry_budget_min: int = 10  # retries always allowed per window, however few first attempts
@@ -362,6 +363,7 @@ def _check_scheduler(sc: SchedulerConfig) -> None:
     _float_range("scheduler.brake_tolerance", sc.brake_tolerance, 1.01, 100.0)
     _float_range("scheduler.brake_backoff", sc.brake_backoff, 0.05, 1.0)
     _float_range("scheduler.gate_jitter", sc.gate_jitter, 0.0, 1.0)
+    _float_range("scheduler.pace_burst_s", sc.pace_burst_s, 0.0, 3600.0)
     if sc.law not in ("delivery", "aimd"):
         raise ConfigError("scheduler.law", f"must be delivery or aimd (got {sc.law!r})")
     _float_range("scheduler.queue_tolerance", sc.queue_tolerance, 1.01, 100.0)

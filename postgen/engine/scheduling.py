@@ -34,6 +34,7 @@ def build_governor(settings: Settings, observer: Observer, *, name: str | None =
         rpm=sc.rpm,
         tpm=sc.tpm,
         gate_jitter=sc.gate_jitter,
+        pace_burst_s=sc.pace_burst_s,
         budget=RetryBudget(
             ratio=sc.retry_budget,
             min_retries=sc.retry_budget_min,

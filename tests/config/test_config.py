@@ -134,6 +134,7 @@ def test_topic_file_wins_over_topic(tmp_path: Path) -> None:
         ("scheduler.brake_backoff=1.5", "scheduler.brake_backoff"),
         ("scheduler.brake_tolerance=0.5", "scheduler.brake_tolerance"),
         ("scheduler.gate_jitter=-1", "scheduler.gate_jitter"),
+        ("scheduler.pace_burst_s=-1", "scheduler.pace_burst_s"),
         ("llm.connect_timeout_s=0", "llm.connect_timeout_s"),
         ("metrics.linger_s=-1", "metrics.linger_s"),
         ("llm.base_url=https://user:pw@proxy.test/v1", "llm.base_url"),

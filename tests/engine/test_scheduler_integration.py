@@ -55,3 +55,15 @@ def test_learn_rate_attaches_the_rate_learner_only_when_asked() -> None:
     assert learner("scheduler.learn_rate=false") is None  # a 429 cuts concurrency instead
     assert learner("scheduler=fixed") is None
     assert learner("scheduler=fixed", "scheduler.learn_rate=true") is not None
+
+
+def test_pace_burst_s_reaches_the_pacer_of_a_configured_rate() -> None:
+    from postgen.engine.scheduling import build_governor
+    from scheduler import NullObserver, Pacer
+
+    def pacer(*overrides: str) -> Pacer:
+        return build_governor(settings_for("parallel=true", *overrides), NullObserver()).pacer
+
+    assert pacer().burst_s == 60.0  # conf/scheduler/adaptive.yaml
+    assert pacer("scheduler.rpm=600", "scheduler.pace_burst_s=0").burst_s == 0.0
+    assert pacer("scheduler=fixed", "scheduler.pace_burst_s=2.5").burst_s == 2.5

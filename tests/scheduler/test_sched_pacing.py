@@ -98,6 +98,18 @@ async def test_pacer_spends_the_stated_remaining_then_paces(clock: FakeClock) ->
     assert await pacer.wait() == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize(("burst_s", "free"), [(60.0, 60), (3.0, 3), (0.0, 1)])
+async def test_a_configured_rate_spends_burst_s_of_itself_at_once(
+    clock: FakeClock, burst_s: float, free: int
+) -> None:
+    # A gateway without a burst (nginx limit_req, a strict GCRA) refuses a clump: burst_s 0
+    # spaces every request by 1/R.
+    pacer = Pacer(clock, clock.sleep, rpm=60, burst_s=burst_s)
+    waits = [await pacer.wait() for _ in range(free + 2)]
+    assert waits[:free] == [0.0] * free
+    assert waits[free:] == pytest.approx([1.0, 1.0])
+
+
 async def test_pacer_syncs_to_a_lower_remaining_from_another_client(clock: FakeClock) -> None:
     pacer = Pacer(clock, clock.sleep)
     pacer.configure(60, None)
