@@ -310,8 +310,8 @@ class RateLearner:
     estimate.
 
     Increase (probe): each `window` successes sent after the last change (or what the pace
-    sends in two periods, when fewer; at least 2), at most once per `period_s`, multiply the rate
-    by `1 + increase * 2**k`, where `k` counts the steps since the last cut, capped at
+    sends in two periods, when fewer; at least 2), at most once per `period_s`, multiply the
+    rate by `1 + increase * 2**k`, where `k` counts the steps since the last cut, capped at
     `1 + fast_increase` (also used while below 0.9 x `target`): +2 %, +4 %, +8 %... every
     half second. Near the last estimate the probe is gentle, so a cycle costs a few 429s; a
     quota freed by another client is found again within seconds, not minutes.
