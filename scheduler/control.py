@@ -73,6 +73,12 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   (llama-cpp-python's default) is cut to what it was serving, with the cut's level (in
   flight when it happened) held. A capacity drop looks like a storm for a moment: it loses
   a halving, which successes at the new cap win back in a round trip.
+* Paced. After a rate signal outside a storm the pacer holds the rate (`paced_at` tells the
+  law its pace): each success adds a slot up to `gain x pace x base latency + 1`, past the
+  bdp cap, so in flight keeps up with the pace instead of binding the sends for seconds
+  after each cut; and the caller hands every refusal to the pacer while this lasts (`paced`),
+  since the limit follows the pace to levels that never worked. A cut read as a cap, or a
+  queue, ends it.
 * Listen. After a cut, the limit follows the requests sent before it down as they end, plus
   one new request, until that one is answered: by a refusal (the next cut), a first token or
   reply, or no refusal within two of the cut's round trips (`_listen`). A cut cannot tell a
@@ -295,6 +301,8 @@ class DeliveryLimit(LimitBase):
         self._unanswered_cut = False  # no success yet of a request sent after the last cut
         self._cut_level = 0  # the limit the last refusal's cut went to
         self.rate_signal = False  # the last refusal came at an in-flight count that had worked
+        self._paced = False  # the last cut was a rate's: the pacer spaces sends, L follows
+        self._pace: float | None = None  # requests per second the caller paces at, if any
         self.storm = False  # ... or read so only because it came in a storm (a moved cap too)
         self._refused_level: int | None = None  # in flight when the last overshoot was refused
         self._hold_until = -math.inf
@@ -336,6 +344,11 @@ class DeliveryLimit(LimitBase):
         streaming = self._ttft_seen and self._ttft_fresh < 8
         signal = self.queue_ttft if streaming else self.queue
         return signal > self.tolerance
+
+    @property
+    def paced(self) -> bool:
+        """Whether the last cut was read as a rate (the pacer holds the rate, L follows it)."""
+        return self._paced
 
     @property
     def hold_until(self) -> float:
@@ -550,6 +563,8 @@ class DeliveryLimit(LimitBase):
         bdp = self.bdp
         if bdp is not None:
             self.window = min(self.window, max(math.floor(self.window), self.gain * bdp + 1.0))
+        if (need := self._pace_needs()) is not None:
+            self.window = max(self.window, min(math.floor(self.window) + 1.0, need))
         if self._refused_level is not None:
             if s.inflight >= self._refused_level:
                 self._refused_level, self._holds = None, 0  # that level works now
@@ -596,6 +611,8 @@ class DeliveryLimit(LimitBase):
             self.window = float(max(self.minimum, min(math.floor(self.window), keep)))
             self._ok_level = 0
             self._probe_at = None  # the pacer's to find the rate
+            # A storm may be a moved cap: the limit then keeps its own growth, not the pace's.
+            self._paced = not self.storm
             self._listen(s.others, s.latency_s)
             return self._cut_to()
         # A served request's cut says the server serves fewer than it was delivering: what
@@ -611,10 +628,27 @@ class DeliveryLimit(LimitBase):
         # is the one refused, not the level it was sent at.
         level = max(s.inflight, (s.others or 0) + 1) if served else s.inflight
         self._hold(level, s.now)
+        self._paced = False
         self._arm_probe(None if served else s.latency_s)
         self._ok_level = 0
         self._listen(None if served else s.others, s.latency_s)
         return self._cut_to()
+
+    def paced_at(self, rate_per_s: float | None) -> None:
+        """The caller paces sends at `rate_per_s` now (None: unpaced)."""
+        self._pace = rate_per_s
+
+    def _pace_needs(self) -> float | None:
+        """What the pace keeps busy, `gain x pace x base latency + 1`, while the pacer holds
+        the rate (the last cut read a rate, not in a storm); else None.
+
+        Successes then grow the limit a slot each up to it, past the bdp cap: under that cap
+        (x 1.25 a round while the limit binds) the limit, not the pace, bound the sends for
+        seconds after each cut, and the pacer's probes measured nothing.
+        """
+        if not self._paced or self._pace is None or self.base_s is None:
+            return None
+        return math.floor(self.gain * self._pace * self.base_s + 1.0)
 
     def _listen(self, others: int | None, refused_in_s: float) -> None:
         """After a cut, send one request and hear its answer before refilling freed slots.
@@ -696,6 +730,7 @@ class DeliveryLimit(LimitBase):
         return self._apply("probe")
 
     def _drain(self, now: float) -> int:
+        self._paced = False
         serving = len(self._serving)
         self._end_start()
         self._probe_at = None  # a queue shows slowly: probing on time would stuff it

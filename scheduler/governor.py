@@ -265,7 +265,9 @@ class Governor:
             if listened_for and self._slots.waiting:  # a cut's one request: hear it on time
                 self._kick_ramp(self._limit)
         if self.learner is not None:
-            self.learner.on_send(attempt.started_at)
+            before = self.learner.rate
+            if self.learner.on_send(attempt.started_at) != before:  # a probe step on time
+                self._learned()
         return attempt
 
     def attempt_cancelled(self, attempt: AttemptClock, permit: Permit) -> None:
@@ -350,8 +352,11 @@ class Governor:
         if self.learner is not None and verdict.reason != "timeout" and attempt.ttft_s is None:
             self.learner.on_refused(sent_at)  # it took no token, whatever it is read as
         if isinstance(limit, DeliveryLimit):
+            paced = limit.paced
             permit.dropped(stage=stage, ttft_s=attempt.ttft_s)  # every refusal lowers it ...
-            if limit.rate_signal:  # ... and one at a level that had worked teaches the pace
+            # ... and one at a level that had worked teaches the pace; so does any while the
+            # pacer holds the rate (the limit follows the pace to levels it never had).
+            if limit.rate_signal or (paced and attempt.ttft_s is None):
                 delivered = limit.recent_rate(self.clock())
                 self.throttled(sent_at, verdict.retry_after, delivered, limit.rate_floor())
             return
@@ -369,7 +374,8 @@ class Governor:
         stated_rpm, stated_tpm = self.pacer.stated
         rpm = _cap(self._rpm, self._margin(limits.limit_requests), stated_rpm)
         tpm = _cap(self._tpm, self._margin(limits.limit_tokens), stated_tpm)
-        self.pacer.configure(rpm, tpm)
+        if self.pacer.configure(rpm, tpm):
+            self._tell_pace()
         self.pacer.observe(limits.remaining_requests, limits.remaining_tokens)
         for remaining, reset, paced in (
             (limits.remaining_requests, limits.reset_requests_s, rpm),
@@ -387,7 +393,7 @@ class Governor:
         if self.learner is not None:
             before = self.learner.rate
             if self.learner.on_success(sent_at, self.clock()) != before:
-                self.pacer.learn(self._rate_rpm())
+                self._learned()
 
     def throttled(
         self,
@@ -402,8 +408,18 @@ class Governor:
         old = self.learner.rate
         now = self.clock()
         if self.learner.on_throttle(sent_at, now, retry_after, delivered, least) != old:
-            self.pacer.learn(self._rate_rpm())
+            self._learned()
         return True
+
+    def _learned(self) -> None:
+        """The learner's rate changed: pace at it, and tell the limit the pace."""
+        self.pacer.learn(self._rate_rpm())
+        self._tell_pace()
+
+    def _tell_pace(self) -> None:
+        if isinstance(self._limit, DeliveryLimit):
+            rpm = self.pacer.rpm
+            self._limit.paced_at(None if rpm is None else rpm / 60.0)
 
     def _rate_rpm(self) -> float | None:
         rate = self.learner.rate if self.learner is not None else None

@@ -1,13 +1,14 @@
 """A lane: one stage's calls through a governor, with its own ceiling and retry policy.
 
 Each attempt: check the endpoint is alive; a retry the client chose waits for the retry
-budget (it is delayed, never failed); wait for the cool-down gate holding nothing, wait for
-the pacers, take a lane slot (ceiling) then a governor slot (adaptive limit); if the gate
-closed or the paced rate dropped meanwhile, give both back and start over. Run `fn` under a
-timeout on the injected clock (extended while the attempt is queued behind others the
-endpoint keeps completing), with the attempt's clock in a context variable so
-`scheduler.mark_first_token` can report time to first token. Release both slots and tell the
-governor the outcome. Backoff sleeps (tenacity) happen between attempts, holding no slot.
+budget (it is delayed, never failed); wait for the cool-down gate holding nothing, take a
+lane slot (ceiling) then a governor slot (adaptive limit), then wait for the pacers holding
+them, so the pacer spaces the sends themselves; if the gate closed meanwhile, give both back
+and start over. Run `fn` under a timeout on the injected clock (extended while the attempt
+is queued behind others the endpoint keeps completing), with the attempt's clock in a
+context variable so `scheduler.mark_first_token` can report time to first token. Release
+both slots and tell the governor the outcome. Backoff sleeps (tenacity) happen between
+attempts, holding no slot.
 
 Refusals (429/503/529/timeouts) are retried until the item's deadline and never count
 against `RetryPolicy.attempts`, which bounds the other retryable failures.
@@ -157,9 +158,6 @@ class Lane:
         gov, obs = self._gov, self._gov.observer
         while True:
             await gov.wait_gate(self.stage)
-            if (paced := await gov.pacer.wait(est_tokens)) > 0:
-                obs.on_wait(self.stage, "pacing", paced)
-            epoch = gov.pacer.epoch
             t0 = gov.clock()
             lane_permit = await self._slots.acquire()
             try:
@@ -170,9 +168,20 @@ class Lane:
                 raise
             if (waited := gov.clock() - t0) > 0:
                 obs.on_wait(self.stage, "slot", waited)
-            if not gov.gate_closed and gov.pacer.epoch == epoch:
+            # Paced last, holding the slots, so the pacer spaces the sends themselves. Paced
+            # before the slots, requests queued for a slot after the pacer let them through
+            # and left together whenever replies freed slots together: clumps that a strict
+            # bucket (one request, nginx's `limit_req`) refuses all but one of.
+            try:
+                if (paced := await gov.pacer.wait(est_tokens)) > 0:
+                    obs.on_wait(self.stage, "pacing", paced)
+            except BaseException:
+                gov_permit.ignored()
+                lane_permit.ignored()
+                raise
+            if not gov.gate_closed:
                 return lane_permit, gov_permit
-            # The gate closed or the rate dropped while we queued: wait again holding nothing.
+            # The gate closed while we were paced: wait again holding nothing.
             gov_permit.ignored()
             lane_permit.ignored()
 

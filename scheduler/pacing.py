@@ -5,8 +5,10 @@ Three sources set a rate; the lowest wins: a configured cap, a limit the server 
 states how much is left (`remaining`), the local bucket is synced to it (`observe`), so a
 client spends the server's burst but never more, and sees other clients' use of a shared quota.
 Callers wait in FIFO order behind one lock, so a queue of a thousand requests costs one timer.
-A learned rate gets a burst of a tenth of a second's worth: the probe raising the rate must
-not release a clump that lands on a server bucket the last probe left nearly empty.
+A learned rate gets a burst of one request: the lane paces each send after it has its slots,
+so sends leave spaced at the pace. A server bucket of one request (nginx's `limit_req`
+without `burst`) refuses any two closer than 1/R, and a tenth of a second's burst let six
+leave at once whenever replies freed slots together.
 
 Two bucket kinds, one interface (`wait_s`, `take`, `sync`, `rate_per_min`, `max_rate`):
 
@@ -21,6 +23,7 @@ Two bucket kinds, one interface (`wait_s`, `take`, `sync`, `rate_per_min`, `max_
 """
 
 import asyncio
+import itertools
 import math
 import time
 from collections import deque
@@ -115,7 +118,6 @@ class Pacer:
         "_synced",
         "_tokens",
         "burst_s",
-        "epoch",
     )
 
     def __init__(
@@ -138,7 +140,6 @@ class Pacer:
         self._burst: list[float | None] = [None, None]  # largest burst seen in `remaining`
         self._synced = [False, False]  # the server states `remaining` for this rate
         self._lock = asyncio.Lock()
-        self.epoch = 0  # bumped when a rate appears or drops: requests let through must re-pace
         self.configure(rpm, tpm)
 
     @property
@@ -203,20 +204,12 @@ class Pacer:
         return self._clock() - start
 
     def _apply(self) -> None:
-        before = (self.rpm, self.tpm)
-        self._rebuild()
-        for old, new in zip(before, (self.rpm, self.tpm), strict=True):
-            if new is not None and (old is None or new < old):
-                self.epoch += 1
-                break
-
-    def _rebuild(self) -> None:
         rpm, tpm = self._stated
         if self._learned is not None:
             rpm = self._learned if rpm is None else min(rpm, self._learned)
         learned_burst = None
         if self._learned is not None and rpm == self._learned:
-            learned_burst = max(1.0, rpm / 600.0)  # a tenth of a second's worth: no clumps
+            learned_burst = 1.0  # one request: sends spaced at the pace, never a clump
         self._requests = self._bucket(0, self._requests, rpm, learned_burst)
         self._tokens = self._bucket(1, self._tokens, tpm, None)
 
@@ -257,6 +250,28 @@ class Pacer:
         for bucket, amount in sorted(pairs, key=lambda p: not isinstance(p[0], LimiterBucket)):
             if bucket is not None and amount > 0:
                 await bucket.take(amount)
+
+
+def _refill_rate(gaps: list[float], accepted: int) -> float | None:
+    """The least R with `sum(min(g x R, 1) for g in gaps) >= accepted`, gaps ascending.
+
+    Piecewise linear in R: with the `k` shortest gaps below 1/R, the sum is R x (their sum)
+    + the other gaps' count; the first `k` for which that R keeps them below is the answer.
+    """
+    n = len(gaps)
+    if accepted > n:
+        return None
+    short = 0.0
+    for k in range(n + 1):
+        if k:
+            short += gaps[k - 1]
+        if short <= 0:
+            continue
+        rate = (accepted - (n - k)) / short
+        longest_short = gaps[k - 1]
+        if rate * longest_short <= 1.0 and (k == n or rate * gaps[k] >= 1.0):
+            return max(rate, 0.0)
+    return None
 
 
 def _spent(bucket: ClockBucket | LimiterBucket, clock: Clock) -> ClockBucket | LimiterBucket:
@@ -306,24 +321,37 @@ class RateLearner:
     success at the new pace came back). Any other 429 sets `rate = min(rate, floor x
     estimate)` when there is an estimate, else `min(rate, max(rate x backoff, floor x
     hint))`, else (a storm: too few accepted to estimate) `min(rate x backoff, (accepted +
-    1) / span)`, an upper bound that tightens as the storm goes on; `target` keeps the
-    estimate.
+    1) / span)`, an upper bound that tightens as the storm goes on, else (one refusal, no
+    estimate) `max(rate x backoff, floor x target)`; `target` keeps the estimate. After a
+    probe step the pace before it held for a period at full use: no estimate-based cut goes
+    below `floor x` the lower of that pace and `_strict_bound` (a bucket of one request
+    makes the estimate read what we sent after any climb), and no storm's cut below the
+    lower of that and the storm's bound.
 
-    Increase (probe): each `window` successes sent after the last change (or what the pace
-    sends in two periods, when fewer; at least 2), at most once per `period_s`, multiply the
-    rate by `1 + increase * 2**k`, where `k` counts the steps since the last cut, capped at
-    `1 + fast_increase` (also used while below 0.9 x `target`): +2 %, +4 %, +8 %... every
-    half second. Near the last estimate the probe is gentle, so a cycle costs a few 429s; a
-    quota freed by another client is found again within seconds, not minutes.
+    Increase (probe): a step needs `window` requests sent after the last change and taken
+    (a success, or no refusal within twice the slowest recent refusal's time: a rate
+    refuses at arrival, and calls of several seconds answer late), or what the pace sends
+    in one period when fewer (at least 2), at most once per `period_s`, and only if the
+    sends of that period kept up with the pace (`_pressing`: a pace raised while
+    concurrency held the sends back runs away from what was sent). Near the last estimate
+    (at or above 0.9 x `target`) it multiplies the rate by `1 + increase * 2**k`, where `k`
+    counts the steps since the last cut, capped at `1 + fast_increase`: +2 %, +4 %, +8 %...
+    every `window` requests. Below 0.9 x `target`, by `1 + fast_increase`. Before any
+    estimate, by `1 + fast_increase * 2**k`, capped at `1 + max_increase`: +20 %, +40 %,
+    +80 %, then doubling, since a first pace measured behind a concurrency limit can be a
+    tenth of the rate. Near the last estimate the probe is gentle, so a cycle costs a few
+    429s; a quota freed by another client is found again within seconds, not minutes.
 
     Defaults: backoff 0.5, floor 0.95, increase 0.02, fast_increase 0.2, window 10,
-    period_s 0.5, samples 30, min_samples 5, horizon_s 5.
+    period_s 0.5, samples 30, min_samples 5, horizon_s 5, max_increase 1.0.
     """
 
     __slots__ = (
         "_changed_at",
+        "_fresh",
         "_lag",
         "_ok",
+        "_refusal_s",
         "_refusals_reported",
         "_refused_sent",
         "_retry_afters",
@@ -334,11 +362,13 @@ class RateLearner:
         "_steps",
         "_successes",
         "_throttles",
+        "_worked",
         "backoff",
         "fast_increase",
         "floor",
         "horizon_s",
         "increase",
+        "max_increase",
         "min_samples",
         "period_s",
         "rate",
@@ -357,10 +387,11 @@ class RateLearner:
         fast_increase: float = 0.2,
         period_s: float = 0.5,
         horizon_s: float = 5.0,
+        max_increase: float = 1.0,
     ) -> None:
         self.backoff, self.floor, self.increase, self.window = backoff, floor, increase, window
         self.fast_increase, self.period_s, self.horizon_s = fast_increase, period_s, horizon_s
-        self.min_samples = min_samples
+        self.min_samples, self.max_increase = min_samples, max_increase
         self.target: float | None = None  # the last estimate: the server's rate (or our share)
         self.rate: float | None = None  # requests per second
         self._successes: deque[float] = deque(maxlen=samples)  # send times before the first 429
@@ -372,6 +403,9 @@ class RateLearner:
         self._retry_afters: deque[float] = deque(maxlen=32)
         self._changed_at = -math.inf
         self._stepped_at = -math.inf
+        self._worked: float | None = None  # the pace before the last probe step: it held
+        self._fresh: list[float] = []  # the first `window` send times since the last change
+        self._refusal_s: float | None = None  # how long a refusal takes to come back, at most
         self._settled_at = math.inf
         self._since_change = 0
         self._steps = 0
@@ -388,24 +422,78 @@ class RateLearner:
         if sent_at < self._changed_at:
             return self.rate
         self._since_change += 1
-        if self._since_change >= self._probe_needs() and now - self._stepped_at >= self.period_s:
-            self._since_change, self._stepped_at = 0, now
-            far = self.target is not None and self.rate < 0.9 * self.target
-            step = self.fast_increase if far else self.increase * 2**self._steps
-            self.rate *= 1 + min(step, self.fast_increase)
-            self._steps += 1
+        self._probe(now)
         return self.rate
 
+    def _probe(self, now: float) -> None:
+        """Step the rate up if the pace has worked long enough (see the class docstring)."""
+        assert self.rate is not None
+        if now - self._stepped_at < self.period_s or not self._worked_since_change(now):
+            return
+        pressing = self._pressing(now)
+        self._since_change, self._stepped_at = 0, now
+        self._fresh.clear()
+        if not pressing:
+            return  # the pace did not bind: that it held says nothing of a higher one
+        far = self.target is not None and self.rate < 0.9 * self.target
+        if self.target is None:  # no estimate made yet: nothing says where the rate is
+            step = min(self.fast_increase * 2**self._steps, self.max_increase)
+        elif far:  # heading for the estimate
+            step = self.fast_increase
+        else:
+            step = min(self.increase * 2**self._steps, self.fast_increase)
+        self._worked = self.rate  # pressed for a period without a refusal
+        self.rate *= 1 + step
+        self._steps += 1
+
+    def _worked_since_change(self, now: float) -> bool:
+        """Whether enough requests sent since the last change were taken: as many successes
+        as `_probe_needs`, or as many sends not refused within twice the slowest recent
+        refusal (a rate refuses at arrival, so silence is an answer long before a reply of
+        several seconds is)."""
+        needs = self._probe_needs()
+        if self._since_change >= needs:
+            return True
+        fresh, answer_s = self._fresh, self._refusal_s
+        if answer_s is None or len(fresh) < needs:
+            return False
+        return fresh[needs - 1] <= now - 2 * answer_s
+
+    def _pressing(self, now: float) -> bool:
+        """Whether the sends of the last `period_s` (at least four at the pace) kept up with
+        the pace: the pacer, not concurrency or the caller, held them back.
+
+        A pace raised while something else bound the sends runs away from what was sent: at
+        5,000 rpm against a server of 3,600, sending 2,000 under a concurrency limit, the next
+        refusal's estimate is the 2,000 (the server's bucket sat full), far below both.
+        Sends not reported (`on_send`): assumed to.
+        """
+        if not self._sent or self.rate is None:
+            return True
+        # Since the last step at most: sends before it went out at the lower pace.
+        since = max(now - max(self.period_s, 4.0 / self.rate), self._stepped_at)
+        sent = 0
+        for t in reversed(self._sent):  # newest first: only the window's sends are read
+            if t <= since:
+                break
+            sent += 1
+        return sent >= 0.8 * self.rate * (now - since) - 1.0  # one for the window's edges
+
     def _probe_needs(self) -> int:
-        """Successes that show a pace works before the next step: `window`, or what the pace
-        sends in two periods when that is fewer (at least 2).
+        """Requests taken that show a pace works before the next step: `window` near the
+        last estimate, else what the pace sends in one period when fewer (at least 2).
 
         A first pace measured while concurrency held the sends back (a small bucket's first
         refusals read as a cap) can be a tenth of the rate: 10 successes a step, at 2 a
-        second, took 48 s to find a rate of 60 a second in the law's model.
+        second, took 48 s to find a rate of 60 a second in the law's model. Near the
+        estimate, a step waits for `window`: a bucket's burst hides a pace above the rate
+        until it is spent, and quicker steps climb further above it first (a bucket of 10
+        at 5 a second: 1.3% -> 3.8% refused in the law's model).
         """
         pace = self.rate or 0.0
-        return min(self.window, max(2, math.ceil(2.0 * pace * self.period_s)))
+        if self.target is not None and pace >= 0.9 * self.target:
+            return self.window
+        return min(self.window, max(2, math.ceil(pace * self.period_s)))
 
     def on_throttle(
         self,
@@ -422,6 +510,8 @@ class RateLearner:
         `least`: no cut goes below this rate.
         """
         self._throttles.append(now)
+        took = now - sent_at
+        self._refusal_s = took if self._refusal_s is None else max(took, 0.9 * self._refusal_s)
         if not self._refusals_reported:
             self._refused_sent.append(sent_at)
         if retry_after is not None and retry_after > 0:
@@ -449,21 +539,36 @@ class RateLearner:
         if estimate is not None:
             self.target = estimate
         new = self.rate * self.backoff
+        worked = None if self._worked is None else self.floor * self._worked
         if estimate is not None:
             new = self.floor * estimate  # the rate the server accepted just now
+            if worked is not None and (least_b1 := self._strict_bound()) is not None:
+                new = max(new, min(worked, self.floor * least_b1))
+                self.target = max(estimate, new / self.floor)
         elif (hint := self._hint()) is not None:
             new = max(new, self.floor * hint)
         elif (most := self._accepted_at_most()) is not None:
             new = min(new, most)  # a storm: the server took at most this since it began
+            if worked is not None:
+                new = max(new, min(worked, most))
+        elif self.target is not None:
+            new = max(new, self.floor * self.target)  # one refusal: the last estimate stands
         if least is not None:
             new = max(new, least)
         if new < self.rate:
             self._change(max(new, _MIN_RATE), now)
         return self.rate
 
-    def on_send(self, sent_at: float) -> None:
-        """A request (first attempt or retry) went out at `sent_at`."""
+    def on_send(self, sent_at: float) -> float | None:
+        """A request (first attempt or retry) went out at `sent_at`; return the rate (a probe
+        step may be due: see `_worked_since_change`)."""
         self._sent.append(sent_at)
+        if self.rate is None:
+            return None
+        if sent_at >= self._changed_at and len(self._fresh) < self.window:
+            self._fresh.append(sent_at)
+        self._probe(sent_at)
+        return self.rate
 
     def on_refused(self, sent_at: float) -> None:
         """A request sent at `sent_at` was refused, whatever the caller read it as.
@@ -497,6 +602,27 @@ class RateLearner:
         sent = sum(t > since for t in self._sent)
         refused = sum(t > since for t in self._refused_sent)
         return max(0, sent - refused) / self._lag
+
+    def _strict_bound(self) -> float | None:
+        """The least rate at which a bucket of one request takes what the server took
+        between the two refused sends the estimate spans; None without an estimate.
+
+        The estimate (accepted / span) is exact while the server's bucket never filled, and
+        only a lower bound when it did: a bucket of one fills in any gap between sends
+        longer than 1/R, so after a climb towards the rate (or while concurrency held the
+        sends back) the estimate reads what we sent, far below the rate (4,085 -> 414 rpm
+        in a trace). Each gap refills such a bucket by at most `min(gap x R, 1)`, so the
+        rate makes those reach what was accepted. For a larger bucket it may exceed the
+        rate (a gap can refill more than one), so it only ever bounds a pace that held.
+        """
+        counted = self._refusal_span()
+        if counted is None or counted[0] < self.min_samples:
+            return None
+        accepted, span = counted
+        b = max(self._refused_sent)
+        sends = [t for t in self._sent if b - span <= t <= b]
+        gaps = sorted(y - x for x, y in itertools.pairwise(sends))
+        return _refill_rate(gaps, accepted)
 
     def _accepted_between_refusals(self) -> float | None:
         counted = self._refusal_span()
@@ -542,7 +668,8 @@ class RateLearner:
 
     def _change(self, rate: float, now: float) -> None:
         self.rate, self._changed_at, self._since_change = rate, now, 0
-        self._stepped_at, self._steps = now, 0
+        self._stepped_at, self._steps, self._worked = now, 0, None
+        self._fresh.clear()
 
     def _measured_before(self) -> float | None:
         if len(self._successes) < self.min_samples:

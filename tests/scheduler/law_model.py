@@ -4,8 +4,9 @@ synthetic sequences: pure, virtual time, no asyncio, no sleeping.
 The server: an optional concurrency cap C (beyond it: refuse, or queue FIFO), an optional
 token-bucket request rate R (burst B; empty: refuse), optional Retry-After on refusals, a
 capacity schedule. The client: the `DeliveryLimit` under test bounds in flight; a
-`RateLearner` fed every refusal paces sends (as the governor does); a refused request is
-retried after `retry_s` (or the Retry-After), through the same limits.
+`RateLearner` fed every send and refusal paces sends, one at a time at its rate, once a
+slot is free (as the governor and lane do), and the limit hears each new pace; a refused
+request is retried after `retry_s` (or the Retry-After), through the same limits.
 """
 
 import heapq
@@ -139,7 +140,8 @@ def drive(
             inflight += 1
             out.attempts += 1
             limit.dispatched(now)
-            learner.on_send(now)
+            if learner.on_send(now) != rate:  # a probe step on time, as the governor hears it
+                limit.paced_at(learner.rate)
             out.peak_inflight = max(out.peak_inflight, inflight)
             if rate is not None:
                 next_send = max(next_send, now) + 1.0 / rate
@@ -179,21 +181,25 @@ def drive(
             ttft = (now - sent) - job.service_s + server.ttft_s if server.streams else None
             limit.settled(sent)
             limit.update(Sample(now, now - sent, at_send, False, job.tokens, job.kind, ttft_s=ttft))
-            learner.on_success(sent, now)
+            before = learner.rate
+            if learner.on_success(sent, now) != before:
+                limit.paced_at(learner.rate)
         elif kind == "refused":
             jid, sent, at_send, job = data  # type: ignore[misc]
             inflight -= 1
             out.refused += 1
             limit.settled(sent)
+            paced = limit.paced
             limit.update(Sample(now, now - sent, at_send, True, stage=job.kind, others=inflight))
             before = learner.rate
             learner.on_refused(sent)
-            if limit.rate_signal:
+            if limit.rate_signal or paced:
                 learner.on_throttle(
                     sent, now, server.retry_after_s, limit.recent_rate(now), limit.rate_floor()
                 )
             if learner.rate is not None and learner.rate != before:
                 next_send = now + 1.0 / learner.rate  # a new pace starts with no burst
+                limit.paced_at(learner.rate)
             wait = server.retry_after_s if server.retry_after_s is not None else retry_s
             if server.retry_after_s is not None:
                 gate_until = max(gate_until, now + wait)

@@ -255,6 +255,62 @@ def test_refused_again_before_anything_got_through_is_a_rate() -> None:
     assert not limit.rate_signal  # above anything that worked since: concurrency again
 
 
+def _rate_cut(limit: DeliveryLimit) -> None:
+    """Successes at 8 in flight (0.4 s each), then a refusal at 4: a level that worked."""
+    limit.starting = False
+    for k in range(20):
+        limit.update(Sample(now=1.0 + k * 0.05, latency_s=0.4, inflight=8, dropped=False))
+    limit.update(Sample(now=2.0, latency_s=0.005, inflight=4, dropped=True, others=3))
+
+
+def test_behind_a_pace_successes_grow_the_limit_to_what_the_pace_keeps_busy() -> None:
+    # The pacer holds the rate after a cut read as one: in flight need only be what 50 a
+    # second keep busy at 0.4 s each (x gain 1.25, + 1 = 26), one slot per success, past
+    # the bdp cap (what 8 in flight delivered: 20 a second, 8 in service).
+    paced, unpaced = DeliveryLimit(initial=8), DeliveryLimit(initial=8)
+    for limit in (paced, unpaced):
+        _rate_cut(limit)
+        assert limit.rate_signal and limit.paced and limit.limit == 4
+    paced.paced_at(50.0)
+    levels = []
+    for k in range(40):
+        for limit in (paced, unpaced):
+            inflight = limit.limit
+            limit.update(Sample(2.5 + k * 0.02, 0.4, inflight, dropped=False))
+        levels.append(paced.limit)
+    assert levels[:5] == [5, 6, 7, 8, 9]  # a slot per success
+    assert paced.limit == 26
+    assert unpaced.limit <= 11  # a slot per round, under gain x bdp + 1
+
+
+def test_a_storm_or_a_cap_ends_growth_at_the_pace() -> None:
+    limit = DeliveryLimit(initial=8)
+    _rate_cut(limit)
+    limit.paced_at(50.0)
+    # A refusal above every level that worked since the cut: a cap, whatever the pace says.
+    limit.update(Sample(now=2.5, latency_s=0.4, inflight=5, dropped=False))
+    limit.update(Sample(now=2.6, latency_s=0.005, inflight=9, dropped=True, others=8))
+    assert not limit.rate_signal and not limit.paced
+    stormed = DeliveryLimit(initial=40)  # the emptied bucket of the test above
+    stormed.update(Sample(now=1.0, latency_s=0.005, inflight=40, dropped=True, others=39))
+    stormed.update(Sample(now=1.01, latency_s=0.005, inflight=39, dropped=True, others=38))
+    assert stormed.rate_signal and stormed.storm and not stormed.paced  # a moved cap, maybe
+
+
+def test_a_bucket_of_one_request_is_paced_near_its_rate() -> None:
+    # nginx's limit_req without a burst: any two arrivals closer than 1/R are refused. Its
+    # first refusals read as a cap of one, and later ones, of sends spaced at a pace just
+    # above the rate, once gave estimates of what we had sent (4x the bound).
+    def calls(i: int) -> tuple[str, int, float]:
+        tokens = 130 + (i * 37) % 250
+        return ("candidates", tokens, 0.3 + 0.2 * ((i * 37) % 250) / 250)
+
+    server, jobs = Server(rate_per_s=60.0, burst=1.0), jobs_of(600, calls)
+    out = drive(server, jobs)
+    assert out.makespan_s <= 1.8 * bound(server, jobs)
+    assert out.refused_share <= 0.03
+
+
 def test_streams_cut_for_a_waiting_request_settle_at_one() -> None:
     # llama-cpp-python's default: a second request ends the running stream ([DONE], no
     # finish). Every cut stream is a refusal with at most one other request in flight.

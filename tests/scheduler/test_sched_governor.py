@@ -1,6 +1,7 @@
 """Governor and lanes on a fake clock: gate, backoff, fatal errors, budget, pacing, ceilings."""
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from scheduler import (
     Kind,
     Limit,
     NullObserver,
+    RateLearner,
     RetriesExhausted,
     RetryBudget,
     RetryPolicy,
@@ -540,9 +542,48 @@ async def test_requests_let_through_before_pacing_engaged_are_paced_again(
         return 1
 
     await asyncio.gather(*(lane.call(quick) for _ in range(4)))
-    # All four passed the (absent) pacer at t=0 and queued for the one slot; every response
-    # states 60 rpm with nothing left, so each of the other three waits a second after it.
+    # All four queued for the one slot before any pace was known; every response states
+    # 60 rpm with nothing left, so each of the other three waits a second after it.
     assert sent[1:] == pytest.approx([1.1, 2.2, 3.3])
+
+
+async def test_sends_stay_spaced_at_the_pace_when_slots_free_together(clock: FakeClock) -> None:
+    # A bucket of one request refuses any two sends closer than 1/R. Paced before they took
+    # their slots, the four queued requests left together the moment four replies came back
+    # at once; paced after, each waits its turn.
+    gov = governor(clock, FixedLimit(4))
+    gov.pacer.learn(600.0)  # 10 a second
+    lane = gov.lane("draft", 8, POLICY)
+    sent: list[float] = []
+
+    async def ends_at_one() -> int:
+        sent.append(clock())
+        await clock.sleep(max(1.0 - clock(), 0.5))  # the first four all end at t = 1
+        return 1
+
+    await asyncio.gather(*(lane.call(ends_at_one) for _ in range(8)))
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) == pytest.approx(0.1)
+    assert sent[4:] == pytest.approx([1.0, 1.1, 1.2, 1.3])
+
+
+async def test_a_probe_step_on_a_send_reaches_the_pacer(clock: FakeClock) -> None:
+    learner = RateLearner(period_s=0.5)
+    gov = governor(clock, FixedLimit(64), learner=learner)
+    learner.rate = 10.0
+    gov.pacer.learn(600.0)
+    learner.on_refused(0.0)
+    learner.on_throttle(0.0, 0.01)  # refusals come back in 10 ms: silence answers sooner
+    learner._changed_at = learner._stepped_at = 0.0
+    lane = gov.lane("draft", 64, POLICY)
+
+    async def slow() -> int:
+        await clock.sleep(30.0)  # no reply for the whole probe
+        return 1
+
+    await asyncio.gather(*(lane.call(slow) for _ in range(20)))
+    assert learner.rate is not None and learner.rate > 10.0
+    assert gov.pacer.rpm == pytest.approx(learner.rate * 60.0)
 
 
 async def test_capacity_drop_retries_after_a_short_timer_not_a_long_backoff(

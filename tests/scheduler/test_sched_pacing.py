@@ -1,5 +1,7 @@
 """Pacing from stated limits and a rate learned from 429s: pure, on a fake clock."""
 
+import itertools
+
 import pytest
 from sched_fakes import FakeClock
 
@@ -63,29 +65,91 @@ def test_fresh_429s_without_an_estimate_halve_but_not_below_the_hint() -> None:
     assert learner.rate == 25.0  # the hint floors it
 
 
-def test_probe_starts_gentle_then_doubles_its_step_and_is_fast_far_below() -> None:
-    learner = RateLearner(window=10, increase=0.02, fast_increase=0.2, period_s=1.0)
-    learner.rate, learner.target = 10.0, 100.0
-    for i in range(10):
-        learner.on_success(float(i))
-    assert learner.rate == pytest.approx(12.0)  # far below the target: +20 %
-    learner.rate = 95.0
-    learner.on_throttle(19.9, 19.9)  # a cut resets the probe (no estimate: rate * 0.5)
-    rates = []
-    for second in range(5):
-        for i in range(100):  # 100 successes a second: one step a second
-            learner.on_success(20.0 + second + i * 0.01)
-        rates.append(learner.rate)
-    steps = [b / a - 1 for a, b in zip([47.5, *rates], rates, strict=False)]
-    assert steps == pytest.approx([0.2, 0.2, 0.2, 0.2, 0.2])  # far below target 100
+def _steps_of(learner: RateLearner, start: float, seconds: int) -> list[float]:
+    """Feed 100 successes a second for `seconds`; return each step's relative size."""
+    rates = [learner.rate or 0.0]
+    for second in range(seconds):
+        for i in range(100):  # at most one step a period (1 s here)
+            learner.on_success(start + second + i * 0.01)
+        rates.append(learner.rate or 0.0)
+    return [b / a - 1 for a, b in itertools.pairwise(rates) if b != a]
 
-    near = RateLearner(window=10, increase=0.02, fast_increase=0.2, period_s=1.0)
-    near.rate = 95.0
-    near._changed_at = 0.0
-    for second in range(5):
-        for i in range(100):
-            near.on_success(1.0 + second + i * 0.01)
-    assert near.rate == pytest.approx(95.0 * 1.02 * 1.04 * 1.08 * 1.16 * 1.2)
+
+def test_probe_is_gentle_near_the_estimate_fast_below_it_and_bold_without_one() -> None:
+    def learner(rate: float, target: float | None) -> RateLearner:
+        out = RateLearner(window=10, increase=0.02, fast_increase=0.2, period_s=1.0)
+        out.rate, out.target, out._changed_at = rate, target, 0.0
+        return out
+
+    near = _steps_of(learner(95.0, 100.0), 1.0, 6)
+    assert near == pytest.approx([0.02, 0.04, 0.08, 0.16, 0.2, 0.2])  # doubling, capped
+    far = _steps_of(learner(10.0, 100.0), 1.0, 3)
+    assert far == pytest.approx([0.2, 0.2, 0.2])  # heading for the estimate
+    # No estimate yet: a first pace measured behind a concurrency limit may be far below.
+    blind = _steps_of(learner(10.0, None), 1.0, 5)
+    assert blind == pytest.approx([0.2, 0.4, 0.8, 1.0, 1.0])
+
+
+def test_a_lone_refusal_without_an_estimate_keeps_the_last_one() -> None:
+    learner = RateLearner(floor=0.95)
+    learner.rate, learner.target = 120.0, 100.0
+    learner.on_throttle(10.0, 10.0)  # no span to estimate from, no hint
+    assert learner.rate == pytest.approx(95.0)  # floor x target, not a halving to 60
+    fresh = RateLearner(floor=0.95)
+    fresh.rate = 120.0
+    fresh.on_throttle(10.0, 10.0)
+    assert fresh.rate == pytest.approx(60.0)  # nothing known: halve
+
+
+def test_no_probe_step_while_something_else_holds_the_sends_back() -> None:
+    learner = RateLearner(window=10, period_s=0.5)
+    learner.rate, learner._changed_at = 50.0, 0.0  # 50 a second
+    for i in range(200):  # 10 a second sent (a concurrency limit binds), all taken
+        t = i * 0.1
+        learner.on_send(t)
+        learner.on_success(t, t)
+    assert learner.rate == 50.0
+    for i in range(200):  # now at the pace: it steps
+        t = 20.0 + i * 0.02
+        learner.on_send(t)
+        learner.on_success(t, t)
+    assert learner.rate > 50.0
+
+
+def test_slow_calls_step_on_silence_not_only_on_replies() -> None:
+    # A rate refuses at arrival: a send not refused within twice a refusal's time was
+    # taken, though its reply takes 20 s.
+    learner = RateLearner(window=10, period_s=0.5)
+    learner.rate = 2.0
+    learner.on_refused(0.0)
+    learner.on_throttle(0.0, 0.01)  # a refusal comes back in 10 ms; sets nothing new
+    learner.rate, learner._changed_at, learner._stepped_at = 2.0, 0.0, 0.0
+    for i in range(1, 40):
+        learner.on_send(i * 0.5)  # at the pace, no replies at all
+    assert learner.rate is not None and learner.rate > 2.0 * 1.2**3
+
+
+def test_a_cut_after_a_step_does_not_fall_below_the_pace_that_held() -> None:
+    # A bucket of one request at 60 a second: a climb from 40 to 58 a second, a step to
+    # 70, refused. The estimate reaches back into the climb (the bucket sat full between
+    # sends) and reads ~50; the pace before the step (58) held for a whole period.
+    learner = RateLearner(floor=0.95, period_s=0.5)
+    t = 0.0
+    learner.rate = 40.0
+    learner.on_refused(0.0)
+    learner.on_throttle(0.0, 0.005)
+    learner.rate, learner._changed_at, learner._stepped_at = 40.0, 0.0, 0.0
+    while (learner.rate or 0.0) < 60.0 and t < 30.0:
+        t += 1.0 / (learner.rate or 1.0)
+        learner.on_send(t)
+        learner.on_success(t, t)
+    assert learner._worked is not None and learner._worked < 60.0
+    held = learner._worked
+    learner.on_send(t + 0.001)
+    learner.on_refused(t + 0.001)
+    learner.on_throttle(t + 0.001, t + 0.006)
+    assert learner.estimate() is not None and learner.estimate() < 0.95 * held
+    assert learner.rate == pytest.approx(0.95 * held, rel=0.05)
 
 
 async def test_pacer_spends_the_stated_remaining_then_paces(clock: FakeClock) -> None:
@@ -118,16 +182,15 @@ async def test_pacer_syncs_to_a_lower_remaining_from_another_client(clock: FakeC
     assert await pacer.wait() == pytest.approx(1.0)
 
 
-async def test_learned_rate_starts_with_an_empty_burst_and_bumps_the_epoch(
-    clock: FakeClock,
-) -> None:
+async def test_learned_rate_starts_with_an_empty_burst_of_one(clock: FakeClock) -> None:
     pacer = Pacer(clock, clock.sleep)
-    epoch = pacer.epoch
-    pacer.learn(120.0)  # 2/s
-    assert pacer.rpm == 120.0 and pacer.epoch == epoch + 1
-    assert await pacer.wait() == pytest.approx(0.5)
-    pacer.learn(240.0)  # a raise does not send paced requests back to the queue
-    assert pacer.epoch == epoch + 1
+    pacer.learn(6000.0)  # 100/s: a tenth of a second's burst would be 10
+    assert pacer.rpm == 6000.0
+    waits = [await pacer.wait() for _ in range(3)]
+    assert waits == pytest.approx([0.01, 0.01, 0.01])  # each send spaced, none at once
+    clock.now += 1.0  # idle: the bucket refills, but to one request only
+    waits = [await pacer.wait() for _ in range(3)]
+    assert waits == pytest.approx([0.0, 0.01, 0.01])
 
 
 async def test_a_throttled_429_teaches_the_learner_and_leaves_the_limit(clock: FakeClock) -> None:
