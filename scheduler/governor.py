@@ -349,14 +349,16 @@ class Governor:
 
     def _refused(self, stage: str, verdict: Verdict, attempt: AttemptClock, permit: Permit) -> None:
         limit, sent_at = self._limit, attempt.started_at
-        if self.learner is not None and verdict.reason != "timeout" and attempt.ttft_s is None:
+        at_arrival = verdict.reason != "timeout" and attempt.ttft_s is None
+        if self.learner is not None and at_arrival:
             self.learner.on_refused(sent_at)  # it took no token, whatever it is read as
         if isinstance(limit, DeliveryLimit):
             paced = limit.paced
             permit.dropped(stage=stage, ttft_s=attempt.ttft_s)  # every refusal lowers it ...
-            # ... and one at a level that had worked teaches the pace; so does any while the
-            # pacer holds the rate (the limit follows the pace to levels it never had).
-            if limit.rate_signal or (paced and attempt.ttft_s is None):
+            # ... and one at a level that had worked teaches the pace; so does any refused at
+            # arrival while the pacer holds the rate (the limit follows the pace to levels
+            # that never worked).
+            if limit.rate_signal or (paced and at_arrival):
                 delivered = limit.recent_rate(self.clock())
                 self.throttled(sent_at, verdict.retry_after, delivered, limit.rate_floor())
             return
