@@ -12,7 +12,10 @@ it in full; the older `AIMDLimit` still works here with its own semantics):
   `RateLearner` infers from refusals. With `DeliveryLimit` the learner takes a refusal that
   came at an in-flight level which had worked (`DeliveryLimit.rate_signal`: concurrency was
   not the cause), starting from the delivery rate just measured; so a bare 429 converges
-  whether it meant a request rate or a concurrency cap.
+  whether it meant a request rate or a concurrency cap. Lanes wait for the pacer after
+  taking their slots, so the pacer spaces the sends themselves. While the pacer holds the
+  rate (`DeliveryLimit.paced`, told the pace by `paced_at`) the learner also takes every
+  refusal at arrival, since the limit follows the pace to levels that never worked.
 * Waits: a Retry-After (or an exhausted limit's reset) closes the cool-down gate for that
   long; new requests and retries wait at it holding nothing. A wait beyond `max_wait_s`
   (default 300 s) is not obeyed silently: the attempt raises `WaitTooLong` and the run stops.

@@ -322,7 +322,8 @@ class RateLearner:
     estimate)` when there is an estimate, else `min(rate, max(rate x backoff, floor x
     hint))`, else (a storm: too few accepted to estimate) `min(rate x backoff, (accepted +
     1) / span)`, an upper bound that tightens as the storm goes on, else (one refusal, no
-    estimate) `max(rate x backoff, floor x target)`; `target` keeps the estimate. After a
+    estimate) `max(rate x backoff, floor x target)`; `target` keeps the estimate (or the
+    rate the floor below put the cut at, when higher). After a
     probe step the pace before it held for a period at full use: no estimate-based cut goes
     below `floor x` the lower of that pace and `_strict_bound` (a bucket of one request
     makes the estimate read what we sent after any climb), and no storm's cut below the
