@@ -82,6 +82,7 @@ class Scenario:
     retry_after: bool = True
     profile: str | None = None  # a `python -m postgen.sim --profile` name, when it has them
     burst_s: float = 10.0  # seconds of rate the simulator's bucket holds when full
+    jitter: float = 0.0  # latency x (1 + jitter x u), u uniform in [0, 1) (`--jitter`)
 
     def sim_args(self, stream: bool = False) -> list[str]:
         args = ["--time-scale", str(self.time_scale), "--seed", str(SIM_SEED)]
@@ -103,6 +104,8 @@ class Scenario:
             args.append("--no-rate-headers")
         if self.schedule:
             args += ["--schedule", ",".join(f"{t}:capacity={c}" for t, c in self.schedule)]
+        if self.jitter:
+            args += ["--jitter", str(self.jitter)]
         return args
 
     @property
@@ -254,6 +257,28 @@ SCENARIOS = {
             headers=False,
             retry_after=False,
             burst_s=1.0,
+        ),
+        # A hosted API's latency varies on its own: each reply takes 1-2x what its size says.
+        # Read against the fastest reply of its size, that looks like a queue at any load.
+        Scenario(
+            "jitter_capacity",
+            "bare: capacity 8, latency x 1-2 at random",
+            600,
+            600,
+            0.02,
+            capacity=8,
+            headers=False,
+            retry_after=False,
+            jitter=1.0,
+        ),
+        Scenario(
+            "jitter_slow",
+            "slow calls (1.6-8 s each, latency x 1-2 at random), capacity 32",
+            96,
+            96,
+            1.0,
+            capacity=32,
+            jitter=1.0,
         ),
         Scenario(
             "two_clients",
@@ -455,12 +480,16 @@ async def drive(
 
 def service_times(sc: Scenario, requests: list[ChatRequest]) -> list[float]:
     """Each request's simulated service time, from the simulator's own deterministic content."""
+    from postgen.sim import SimConfig
     from postgen.sim.content import estimate_tokens, generate
+    from postgen.sim.faults import slowness
 
+    config = SimConfig(seed=SIM_SEED, jitter=sc.jitter)
     out = []
     for r in requests:
-        tokens = estimate_tokens(generate(r.payload(), SIM_SEED).content)
-        out.append((TTFT_S + PER_TOKEN_S * tokens) * sc.time_scale)
+        content = generate(r.payload(), SIM_SEED).content
+        factor = slowness(config, content)
+        out.append((TTFT_S + PER_TOKEN_S * estimate_tokens(content)) * sc.time_scale * factor)
     return out
 
 

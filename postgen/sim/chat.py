@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from .content import Shaping, estimate_tokens, generate, requested_max_tokens
-from .faults import Fault, burst_429_left, draw_fault, truncate_json
+from .faults import Fault, burst_429_left, draw_fault, slowness, truncate_json
 from .formats import Treatment, read_format
 from .http import Request, Response, StreamingResponse
 from .job import Job, Plan, abandoned, count_completion
@@ -119,6 +119,7 @@ class ChatCompletions:
             planned.stream and planned.include_usage,
             arrived,
             s.config.hang_s if fault is Fault.STALL else 0.0,
+            slowness(s.config, reply.content),
         )
         refused = await self._take_slot(job)
         if refused is not None:
@@ -276,7 +277,8 @@ class ChatCompletions:
         s, profile = self.state, self.state.profile
         watch = job.request.gone if profile.notices_disconnect else None
         try:
-            finished = await self._generate(Pacer(watch, _PLAIN_QUANTUM_S), job.completion_tokens)
+            pacer = Pacer(watch, _PLAIN_QUANTUM_S)
+            finished = await self._generate(pacer, job.completion_tokens, job.slowness)
         finally:
             s.stats.stop_processing()
             s.gate.release()
@@ -299,10 +301,10 @@ class ChatCompletions:
         response.headers.update(self._extra_headers(job))
         return response
 
-    async def _generate(self, pacer: Pacer, tokens: int) -> bool:
+    async def _generate(self, pacer: Pacer, tokens: int, slowness: float) -> bool:
         """Spend TTFT + per-token time; False if the client left (and the pacer watched)."""
         s = self.state
-        scale = s.config.time_scale
+        scale = s.config.time_scale * slowness
         if s.batch_slowdown == 0:
             total = (s.config.ttft_s + s.config.per_token_s * tokens) * scale
             return await pacer.wait(total) and await pacer.flush()

@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="fraction of streams that go silent for --hang-s after their first token",
     )
+    add(
+        "--jitter",
+        type=float,
+        default=0.0,
+        help="each request's latency x (1 + JITTER x u), u uniform in [0, 1): a hosted API's "
+        "variance, not in the request's size (0-10; default 0)",
+    )
     add("--malformed-rate", type=float, default=0.0, help="fraction of JSON replies truncated")
     add("--burst-429-every", type=float, help="open a 429 window every N seconds")
     add("--burst-429-len", type=float, default=0.0, help="length of each 429 window, seconds")
@@ -114,6 +121,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         hang_rate=args.hang_rate,
         hang_s=args.hang_s,
         stall_rate=args.stall_rate,
+        jitter=args.jitter,
         malformed_rate=args.malformed_rate,
         burst_429_every_s=args.burst_429_every,
         burst_429_len_s=args.burst_429_len,

@@ -48,6 +48,9 @@ class SimConfig:
     minute's limit; about 1 for a gateway that counts per second).
     `chunk_tokens`: content tokens per streamed chunk after the first (1, as OpenAI and vLLM
     send them; more keeps a client's per-chunk CPU out of a fast time-scale benchmark).
+    `jitter`: each request's latency (time to first token and per-token time) is multiplied
+    by `1 + jitter x u`, u uniform in [0, 1) drawn from the seed and the reply: the variance
+    of a hosted API, which is not in a request's size (0: none).
     """
 
     profile: str = "sim"
@@ -72,6 +75,7 @@ class SimConfig:
     hang_rate: float = 0.0
     hang_s: float = 30.0
     stall_rate: float = 0.0
+    jitter: float = 0.0
     malformed_rate: float = 0.0
     burst_429_every_s: float | None = None
     burst_429_len_s: float = 0.0
@@ -87,6 +91,8 @@ class SimConfig:
         for name in ("time_scale", "ttft_s", "per_token_s", "hang_s", "burst_429_len_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.jitter <= 10.0:
+            raise ValueError(f"jitter must be in [0, 10], got {self.jitter}")
         for name in ("rpm", "tpm", "capacity"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -7,7 +7,7 @@ import random
 
 from .config import SimConfig
 
-__all__ = ["Fault", "burst_429_left", "draw_fault", "truncate_json"]
+__all__ = ["Fault", "burst_429_left", "draw_fault", "slowness", "truncate_json"]
 
 
 class Fault(enum.Enum):
@@ -32,6 +32,17 @@ def draw_fault(config: SimConfig, counter: int) -> Fault:
     if stall < config.stall_rate:
         return Fault.STALL
     return Fault.NONE
+
+
+def slowness(config: SimConfig, content: str) -> float:
+    """How much slower than its size says the reply `content` comes (`jitter`; 1 = not).
+
+    Drawn from the reply, not the request's number: a retry of the same request is as slow,
+    so a benchmark can compute the time the server spent (its lower bound) exactly.
+    """
+    if config.jitter == 0:
+        return 1.0
+    return 1.0 + config.jitter * random.Random(f"jitter:{config.seed}:{content}").random()
 
 
 def burst_429_left(config: SimConfig, elapsed_s: float) -> float:

@@ -37,6 +37,7 @@ class Job:
     include_usage: bool
     arrived: float  # loop time the request came in (for `openai-processing-ms`)
     stall_s: float = 0.0  # real seconds a stream goes silent after its first token
+    slowness: float = 1.0  # its latency's factor (`SimConfig.jitter`)
 
 
 def count_completion(stats: Stats, job: Job) -> None:

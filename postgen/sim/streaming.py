@@ -47,7 +47,7 @@ class SseBody(StreamBody):
         )
         yield writer.role()
         pacer = Pacer(job.request.gone, _STREAM_QUANTUM_S)
-        scale = s.config.time_scale
+        scale = s.config.time_scale * job.slowness
         if not await pacer.wait(s.config.ttft_s * scale * s.slowdown_factor()):
             return
         for i, piece in enumerate(_chunks(tokens_of(job.content), s.config.chunk_tokens)):

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from postgen.sim import ScheduleStep, SimConfig, parse_schedule
+from postgen.sim.faults import slowness
 from postgen.sim.limits import CapacityGate, Overloaded, TokenBucket, format_duration
 from postgen.sim.prompt import parse_criteria, read_prompt
 
@@ -73,6 +74,18 @@ def test_config_rejects_bad_values() -> None:
         SimConfig(error_rate=1.5)
     with pytest.raises(ValueError, match="rpm"):
         SimConfig(rpm=0)
+    with pytest.raises(ValueError, match="jitter"):
+        SimConfig(jitter=-0.5)
+
+
+def test_jitter_slows_requests_by_a_seeded_factor_independent_of_their_size() -> None:
+    replies = [f"reply {n}" for n in range(400)]
+    assert {slowness(SimConfig(), r) for r in replies} == {1.0}
+    factors = [slowness(SimConfig(jitter=1.0, seed=3), r) for r in replies]
+    assert factors == [slowness(SimConfig(jitter=1.0, seed=3), r) for r in replies]  # a retry
+    assert all(1.0 <= f < 2.0 for f in factors)
+    assert min(factors) < 1.1 and max(factors) > 1.9  # spread over the whole range
+    assert factors != [slowness(SimConfig(jitter=1.0, seed=4), r) for r in replies]
 
 
 def test_criteria_and_kind_detection() -> None:
