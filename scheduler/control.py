@@ -49,16 +49,30 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   (`tick`): 20 slow calls are all in flight within a few seconds, not after the first 20 s
   call returns.
 * Queue. A queue signal (in fast start: two inflated samples in a row, HyStart's early exit)
-  on a request sent after the last cut sets `L = min(L, round(bdp))`:
+  on a request sent after the last cut sets `L = min(L, round(bdp at the lowest latency))`:
   drain to what the server delivers; it ends fast start. Repeated signals of the same queue
   leave L there (idempotent), so a queueing server (llama.cpp, Ollama, vLLM at saturation)
   settles at its capacity, with at most one or two requests waiting.
+* Jitter (`scheduler.jitter`). A server whose latency varies on its own sits above the lowest
+  latency at any load, and read as a queue each drain cut L to 1 / jitter of the cap, again
+  and again, down to 1. So a drain to at most `QUEUE_FALL` (0.85) x the level it left is a
+  trial: once as many requests sent after it as it drained to (at least 4) are back, the mean
+  of their latency over the lowest is compared with the mean before it, at the old level. A
+  queue's latency falls with the level; if it did not fall below 0.85 x, that mean is the
+  jitter: L goes back to the level (and fast start, if it was on), and from then on a queue
+  reads above `tolerance x jitter` and the bdp uses the lowest latency x the jitter. A
+  repeated signal at the same level drains to 0.85 x it to find out, when its newest sample
+  is itself inflated. Only a drain to at most the floor of the bdp at the lowest latency
+  (surely not above the capacity) may conclude jitter, and none that a request overdue for
+  its first token caused (it waits: no jitter does that). Jitter at most `JITTER_MAX` (3).
 * Refusal. Any refusal (429, 503, 529, timeout; with or without Retry-After) of a request sent
   after the last cut sets `L = max(minimum, min(floor(backoff x L), max(accepted,
   floor(backoff x bdp))))`, where `accepted` is how many of our requests were in flight both
   when it was sent and when it was refused (a lower bound on what the server was serving);
   it ends fast start. The first cut (fast start's overshoot) uses `L - 1` for `backoff x L`:
-  the overshoot measured the cap. A refusal of a request sent before the last cut is the same
+  the overshoot measured the cap; so does a refusal above the level the last cut went to (a
+  probe that found the cap: backing off a tenth there cost 1.33 -> 1.42 x the bound on slow
+  calls in the law's model). A refusal of a request sent before the last cut is the same
   overshoot: ignored. So a concurrency cap answered with a bare 429 converges on the cap in
   one step, and a rate limit's refusals leave L near R x latency, where the pacer (fed the
   same refusals) does the work. `rate_signal` says a refusal was not concurrency's doing:
@@ -110,7 +124,10 @@ server's queue before the first inflated replies show it, which is why lanes ext
 attempt's timeout while the endpoint keeps completing others; a capacity drop is for a
 moment a storm, so the pacer paces near the new capacity's rate until it probes back up; the
 envelope never ages, so a server that became faster is compared with its slower past
-(harmless: it only hides queues shorter than the speed-up).
+(harmless: it only hides queues shorter than the speed-up); a queue that other clients keep
+full does not shrink when we drain, so it reads as jitter (up to `JITTER_MAX`, 3 x the lowest
+latency); with jitter, fast start ends early on two slow replies, and the trial that undoes
+it costs a round at the drained level (on slow calls, seconds).
 
 Defaults: initial 4, minimum 1, maximum 256, tolerance 1.3, smoothing 0.3, backoff 0.9,
 gain 1.25, blind_period_s 3.0, window_min_s 2.0, hold_rtts 8, hold_min_s 1.0,
@@ -122,6 +139,7 @@ import heapq
 import math
 from collections import deque
 
+from scheduler.jitter import JITTER_MAX, QUEUE_FALL, DrainTrial, RecentRatios
 from scheduler.limits import LimitBase, LimitListener, Sample
 
 __all__ = ["DeliveryLimit", "DeliveryMeter", "LatencyEnvelope", "Outstanding", "size_class"]
@@ -290,6 +308,10 @@ class DeliveryLimit(LimitBase):
         self.meter = DeliveryMeter()
         self.queue = 1.0
         self.queue_ttft = 1.0
+        self.jitter = 1.0  # typical unloaded latency / lowest seen (`scheduler.jitter`)
+        self.jitter_ttft = 1.0  # ... and the same for time to first token
+        self._trial: DrainTrial | None = None  # the last drain, until its requests are back
+        self._ratios = RecentRatios()  # latency over the lowest seen, of the last few
         self.base_s: float | None = None
         self._inflated = 0  # consecutive samples above tolerance (fast start's early exit)
         self._ttft_seen = False
@@ -328,7 +350,17 @@ class DeliveryLimit(LimitBase):
 
     @property
     def bdp(self) -> float | None:
-        """Requests the server holds in service at its delivered rate; None before any."""
+        """Requests the server holds in service at its delivered rate; None before any.
+
+        The delivered rate times the typical unloaded latency: the lowest one seen scaled by
+        the jitter, since a server whose latency varies serves for longer than its lowest.
+        """
+        raw = self._raw_bdp
+        return None if raw is None else raw * self.jitter
+
+    @property
+    def _raw_bdp(self) -> float | None:
+        """The delivered rate times the lowest latency: never above the server's capacity."""
         rate = self.meter.rate
         return None if rate is None or self.base_s is None else rate * self.base_s
 
@@ -339,11 +371,18 @@ class DeliveryLimit(LimitBase):
         In fast start two inflated samples in a row are enough (HyStart's idea: a doubling
         left running until the average moves fills the queue); after it, the average decides.
         """
-        if self.starting and self._inflated >= 2:
-            return True
-        streaming = self._ttft_seen and self._ttft_fresh < 8
-        signal = self.queue_ttft if streaming else self.queue
-        return signal > self.tolerance
+        if self.starting and self._inflated >= 2 and self.jitter == 1.0:
+            return True  # (at a server seen to jitter, single samples say nothing)
+        signal = self.queue_ttft if self._streaming else self.queue
+        return signal > self.tolerance * self._jitter_of(self._streaming)
+
+    def _jitter_of(self, ttft: bool) -> float:
+        return self.jitter_ttft if ttft else self.jitter
+
+    @property
+    def _streaming(self) -> bool:
+        """Whether first tokens are reported now (their signal, not whole latency, decides)."""
+        return self._ttft_seen and self._ttft_fresh < 8
 
     @property
     def paced(self) -> bool:
@@ -387,7 +426,11 @@ class DeliveryLimit(LimitBase):
             # first token a few ms late is not a queue (a real queue adds a whole reply).
             ratio = ttft_s / (expected + self.ttft_slack_s)
             self.queue_ttft += self.smoothing * (ratio - self.queue_ttft)
-            self._inflated = self._inflated + 1 if ratio > self.tolerance else 0
+            slow = ratio > self.tolerance * self.jitter_ttft
+            self._inflated = self._inflated + 1 if slow else 0
+            self._ratios.add(True, sent_at, ratio)
+            if self._trial is not None:
+                self._trial.add(True, sent_at, ratio)
         self._ttft_seen, self._ttft_fresh = True, 0
         self._acked = True
         now = sent_at + ttft_s
@@ -397,6 +440,8 @@ class DeliveryLimit(LimitBase):
         if sent_at < self._last_cut_at:
             return self._limit
         self._heard()  # served, so the cut's one new request was accepted
+        if self._trial is not None:
+            return self._judge()
         if self.queued:
             return self._drain(now)
         if not self.starting:
@@ -485,8 +530,8 @@ class DeliveryLimit(LimitBase):
         if heard is not None and now >= heard - 1e-9:
             return self._heard()
         overdue = self._overdue_at()
-        if overdue is not None and now >= overdue:
-            return self._drain(now)
+        if overdue is not None and now >= overdue and self._trial is None:
+            return self._drain(now, trial=False)  # a request waits with no token: no jitter
         if self._target is not None:
             return self._step(now)
         if self._probe_at is not None:
@@ -530,8 +575,11 @@ class DeliveryLimit(LimitBase):
         slow = False
         if expected is not None and expected > 0:
             ratio = s.latency_s / expected
-            slow = ratio > self.tolerance
+            slow = ratio > self.tolerance * self.jitter
             self.queue += self.smoothing * (ratio - self.queue)
+            self._ratios.add(False, s.now - s.latency_s, ratio)
+            if self._trial is not None:
+                self._trial.add(False, s.now - s.latency_s, ratio)
             if s.ttft_s is None:
                 self._inflated = self._inflated + 1 if slow else 0
         base = s.latency_s if expected is None else min(expected, s.latency_s)
@@ -549,6 +597,8 @@ class DeliveryLimit(LimitBase):
         self._ok_level = max(self._ok_level, s.inflight)
         self._unanswered_cut = False  # something sent since the last cut got through
         self._heard()  # ... so the law has heard back, however few were out
+        if self._trial is not None:
+            return self._judge()
         if self.queued:
             return self._drain(s.now)
         if 2 * s.inflight < self.window:
@@ -597,6 +647,7 @@ class DeliveryLimit(LimitBase):
             return self._limit  # the same overshoot as the last cut
         self._unanswered_cut = True
         self._last_cut_at = s.now
+        self._trial = None  # a refusal says more than latency: no restoring a drained level
         first_cut = self.starting
         self._end_start()
         if self.rate_signal:  # a level that had worked: mostly the pacer's news; no hold
@@ -621,7 +672,8 @@ class DeliveryLimit(LimitBase):
         floor_bdp = math.floor(self.backoff * bdp) if bdp is not None else 0
         # Fast start's overshoot measures a cap: what was accepted while our requests kept
         # coming is it. Later cuts also back off, since the cap may be moving.
-        most = self.window - 1 if first_cut else math.floor(self.backoff * self.window)
+        found = first_cut or (self._cut_level > 0 and s.inflight > self._cut_level)
+        most = self.window - 1 if found else math.floor(self.backoff * self.window)
         target = min(most, max(accepted, floor_bdp))
         self.window = float(max(self.minimum, target))
         # A served request was cut when another arrived: that level (in flight at the cut)
@@ -729,19 +781,55 @@ class DeliveryLimit(LimitBase):
         self._probe_at = None if done else now + self._probe_every_s
         return self._apply("probe")
 
-    def _drain(self, now: float) -> int:
+    def _drain(self, now: float, trial: bool = True) -> int:
         self._paced = False
+        level, starting, streaming = self.window, self.starting, self._streaming
+        before = self._ratios.mean(streaming, since=self._last_cut_at)  # at this level
         serving = len(self._serving)
         self._end_start()
         self._probe_at = None  # a queue shows slowly: probing on time would stuff it
         self._last_cut_at, self._ok_level = now, 0
-        bdp = self.bdp
+        # The bdp at the lowest latency: at most the capacity even where latency jitters, so
+        # the requests sent after the drain wait in no queue and their latency is the jitter.
+        bdp = self._raw_bdp
         if serving:  # first tokens say how many the server serves now: early on, a sharper
             target = min(self.window, max(serving, round(bdp or 0.0)))  # estimate than the bdp
         else:
             target = self.window * self.backoff if bdp is None else min(self.window, round(bdp))
+        # A drain is a trial (`scheduler.jitter`) when it goes well below the level it left: a
+        # queue's latency falls with the level, jitter's does not. One that would leave the
+        # level as it was (the same signal again) goes that far down to find out.
+        trial_at = math.floor(QUEUE_FALL * math.floor(level))
+        last = self._ratios.last(streaming)
+        inflated = last is not None and last > self.tolerance * self._jitter_of(streaming)
+        if math.floor(target) >= math.floor(level) and trial and inflated and before is not None:
+            target = max(trial_at, self.minimum)  # (not on an average still high from before)
+        if trial and trial_at >= max(1, self.minimum) and target <= trial_at:
+            # Above the bdp's floor, the drained level may still be above the capacity (the
+            # delivered rate reads a little high): latency that stays up then says nothing.
+            below = bdp is None or target <= math.floor(bdp)
+            self._trial = DrainTrial.after(now, level, starting, streaming, before, target, below)
         self.window = max(float(self.minimum), float(target))
         return self._apply("queue")
+
+    def _judge(self) -> int:
+        """The last drain's requests are back: jitter, if they are as slow as before it."""
+        trial = self._trial
+        if trial is None or not trial.decided:
+            return self._limit
+        self._trial = None
+        after = trial.mean(trial.ttft)
+        fell = trial.before is None or after is None or after < QUEUE_FALL * trial.before
+        if fell or not trial.below_capacity:
+            return self._limit  # latency fell with the level (a queue, drained), or may have
+        # As slow with fewer out: that is how much this server varies unloaded, no queue.
+        if (whole := trial.mean(False)) is not None:
+            self.jitter = min(JITTER_MAX, max(1.0, whole))
+        if (first := trial.mean(True)) is not None:
+            self.jitter_ttft = min(JITTER_MAX, max(1.0, first))
+        self.window = max(self.window, trial.level)  # undo the drain
+        self.starting, self._inflated = trial.starting, 0
+        return self._apply("jitter")
 
     def _apply(self, reason: str) -> int:
         self.window = min(max(self.window, float(self.minimum)), float(self.maximum))

@@ -52,7 +52,7 @@ LimitListener = Callable[[int, int, str], None]
 # Every reason a limit here reports to its listeners (a bounded label for metrics).
 LIMIT_REASONS = (
     *("slow_start", "increase", "decrease", "brake", "clamp"),  # AIMDLimit, and the clamp
-    *("fast_start", "queue", "probe", "listen"),  # DeliveryLimit's own
+    *("fast_start", "queue", "jitter", "probe", "listen"),  # DeliveryLimit's own
 )
 
 

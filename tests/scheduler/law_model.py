@@ -38,6 +38,7 @@ class Job:
     kind: str
     tokens: int
     service_s: float
+    ttft_factor: float = 1.0  # its first token comes this many x the server's ttft_s after start
 
 
 @dataclass
@@ -121,7 +122,7 @@ def drive(
         nonlocal serving
         serving += 1
         if server.streams:
-            push(now + server.ttft_s, "ttft", (sent, job))
+            push(now + server.ttft_s * job.ttft_factor, "ttft", (sent, job))
         push(now + job.service_s, "done", (jid, sent, at_send, job))
 
     def note_limit() -> None:
@@ -178,7 +179,9 @@ def drive(
                 start_service(*waiting.pop(0))
             inflight -= 1
             done += 1
-            ttft = (now - sent) - job.service_s + server.ttft_s if server.streams else None
+            ttft = None
+            if server.streams:
+                ttft = (now - sent) - job.service_s + server.ttft_s * job.ttft_factor
             limit.settled(sent)
             limit.update(Sample(now, now - sent, at_send, False, job.tokens, job.kind, ttft_s=ttft))
             before = learner.rate
@@ -216,6 +219,7 @@ def drive(
 
 
 def jobs_of(n: int, service: Callable[[int], tuple[str, int, float]]) -> list[Job]:
+    """`n` jobs of (kind, output tokens, service time) from `service(i)`."""
     return [Job(*service(i)) for i in range(n)]
 
 
