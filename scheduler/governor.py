@@ -23,8 +23,9 @@ it in full; the older `AIMDLimit` still works here with its own semantics):
   fails them. An item gives up at its deadline (`item_deadline_s`, default 1800 s, unless
   the stage's policy sets one) or when the `Breaker` opens (default: 30 consecutive failed
   attempts spanning 60 s with no success): every call then raises `EndpointDown`.
-* Waits on a refusal read as our own concurrency's overshoot (a cap): its Retry-After delays
-  that request's retry only; the gate stays open for the slots the server still serves.
+* Waits on a refusal read as our own concurrency's overshoot (a cap), or on any 503/529 (an
+  overloaded server, not a spent quota): its Retry-After delays that request's retry only;
+  the gate stays open for the slots the server still serves.
 * Time-driven control: while lanes wait for a slot, a ramp task ticks `DeliveryLimit.tick`
   at the law's `next_tick` (blind doubling while nothing came back, paced growth after first
   tokens, an overdue first token, probing on time after a cap's cut, the end of a cut's
@@ -332,7 +333,7 @@ class Governor:
             self.observe_limits(verdict.limits)
         if verdict.kind is Kind.DROP and verdict.retry_after is not None:
             why = QUOTA_SPENT if verdict.throttled else UNAVAILABLE
-            if self._overshoot():  # the refused request's retry waits for it; others need not
+            if self._overshoot() or not verdict.throttled:  # its retry waits; others need not
                 self.check_wait(verdict.retry_after, why=why)
             else:
                 self.cool_down(verdict.retry_after, strict=True, why=why)
@@ -345,7 +346,11 @@ class Governor:
         time, with Azure's and Anthropic's whole-second values). A rate's refusal still
         closes it; one read as a rate only because it came in a storm does not, since a cap
         that moved (or was misjudged by one) looks the same, and the storm's halving and the
-        pacer already slow everything down.
+        pacer already slow everything down. (The caller also keeps the gate open for any
+        refusal that is not a rate limit's, a 503 or 529: an overloaded server is cured by
+        fewer requests in flight, which the cut sees to. At a cap answered 503 with
+        Retry-After: 1, a refusal at the cap's edge misread as a rate closed the gate for a
+        second at a time: one run in four or five at 2.3-2.6 x the bound.)
         """
         limit = self._limit
         return isinstance(limit, DeliveryLimit) and (not limit.rate_signal or limit.storm)

@@ -34,6 +34,10 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+class Overloaded(RateLimited):
+    """A 503: a refusal that says the server is busy, not that a quota is spent."""
+
+
 class ServerError(Exception): ...
 
 
@@ -44,8 +48,10 @@ class Unauthorized(Exception): ...
 
 
 def classify(exc: BaseException) -> Verdict:
+    if isinstance(exc, Overloaded):
+        return Verdict(Kind.DROP, "overloaded", retry_after=exc.retry_after)
     if isinstance(exc, RateLimited):
-        return Verdict(Kind.DROP, "rate_limited", retry_after=exc.retry_after)
+        return Verdict(Kind.DROP, "rate_limited", retry_after=exc.retry_after, throttled=True)
     if isinstance(exc, ServerError):
         return Verdict(Kind.RETRY, "server_error")
     if isinstance(exc, BadRequest):
@@ -205,6 +211,29 @@ async def test_a_rates_retry_after_closes_the_gate_for_every_request(clock: Fake
 
     assert await lane.call(alone) == "ok"
     assert obs.of("gate")[0] == ("gate", True, 2.0)
+
+
+async def test_a_503s_retry_after_delays_its_retry_even_when_read_as_a_rate(
+    clock: FakeClock,
+) -> None:
+    # Refused alone, as a rate's 429 above: but a 503 says the server is busy, which fewer
+    # requests in flight cure (the cut), not an endpoint-wide pause.
+    obs = Recorder()
+    limit = DeliveryLimit(initial=4)
+    gov = governor(clock, limit, observer=obs)
+    lane = gov.lane("draft", 10, POLICY)
+    tries: list[float] = []
+
+    async def alone() -> str:
+        tries.append(clock())
+        if len(tries) == 1:
+            raise Overloaded(retry_after=2.0)
+        return "ok"
+
+    assert await lane.call(alone) == "ok"
+    assert limit.rate_signal  # read as a rate: nothing else was in flight
+    assert obs.of("gate") == []
+    assert tries[1] >= 2.0  # its own retry still waited the Retry-After
 
 
 async def test_retrying_task_holds_no_slot_while_backing_off(clock: FakeClock) -> None:
