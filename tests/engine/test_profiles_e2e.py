@@ -48,3 +48,23 @@ async def test_a_parallel_run_against_each_profile_completes_every_item(name: st
     refused = sum(int(n) for status, n in by_status.items() if status != "200")
     assert ok >= REQUESTS
     assert refused <= 0.15 * ok, by_status
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_parallel_run_against_latency_that_varies_completes_every_item(
+    stream: bool,
+) -> None:
+    # Each reply 1-2 x its size's latency at random (a hosted API's jitter), bare 429s at 6
+    # slots: compared with the fastest reply of its size, most look queued.
+    config = SimConfig(seed=5, time_scale=0.02, profile="bare", capacity=6, jitter=1.0)
+    with SimServer(config) as sim:
+        settings = settings_for(*PARALLEL, "llm=sim", f"llm.stream={str(stream).lower()}")
+        result = await run_async(settings, Endpoint(sim.base_url, None))
+        stats = sim.stats()
+    assert result.status == "ok", result.error
+    for stage_name, stage in result.stats.stages.items():
+        assert stage.succeeded == stage.items and not stage.failed, stage_name
+    ok = int(stats["by_status"].get("200", 0))
+    refused = sum(int(n) for status, n in stats["by_status"].items() if status != "200")
+    assert ok >= REQUESTS and refused <= 0.15 * ok, stats["by_status"]
+    assert stats["peak_concurrency"] >= 6  # the cap was reached, however slow replies came
