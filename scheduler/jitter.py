@@ -5,17 +5,17 @@ request. A server whose latency varies on its own (a hosted API's replies of one
 2 s one time and 4 s the next) sits above that lowest value all the time: its mean is
 `mean / min` (the jitter) above it, at any load. Read as a queue, every drain cut the limit
 to the delivered rate x the lowest latency, which is the server's parallelism divided by
-the jitter, and the next inflated sample cut it again: 20 s calls at a roomy server
-collapsed to one or two in flight.
+the jitter, and the next inflated sample cut it again: slow calls at a roomy server
+collapsed to a few in flight (the law's model: 2-4 s calls at 151 x the bound, 6 in flight).
 
 So each drain is an experiment. Requests sent after it run at the lower level; once enough
 of them are back, the mean of their latency ratios says what happened. A queue's drain
 brings them down to about 1; jitter leaves them where they were. In the second case that
 mean is the jitter: the law restores the level it drained from and from then on reads a
 queue only above `tolerance x jitter`, and scales the lowest latency by the jitter where it
-needs the typical unloaded one (the bdp). The jitter only grows (the lowest latency seen
-only falls, so the ratio of a steady server drifts up), and is capped at `JITTER_MAX`:
-latency three times its lowest is a queue, whatever the server says.
+needs the typical unloaded one (the bdp). Each trial that finds jitter measures it again
+(the lowest latency seen only falls, so the ratio of a steady server drifts up); it is
+capped at `JITTER_MAX`: latency three times its lowest is a queue, whatever the server says.
 """
 
 from collections import deque
@@ -92,8 +92,14 @@ class DrainTrial:
 
     @property
     def decided(self) -> bool:
-        """Whether enough requests sent after the drain are back to judge it."""
-        return self._counts[self.ttft] >= self.need
+        """Whether enough requests sent after the drain are back to judge it.
+
+        Also once twice as many of the other signal are: should the one that drained stop
+        coming (first tokens from a server that stopped streaming), the trial, which holds
+        the limit while it runs, must still end. Without its signal it reads as a queue.
+        """
+        other = self._counts[not self.ttft]
+        return self._counts[self.ttft] >= self.need or other >= 2 * self.need
 
     def mean(self, ttft: bool) -> float | None:
         """Mean ratio of one signal's samples so far (None without any)."""

@@ -23,6 +23,7 @@ from law_model import (
 
 from scheduler import Sample
 from scheduler.control import DeliveryLimit, DeliveryMeter, LatencyEnvelope, size_class
+from scheduler.jitter import DrainTrial
 from scheduler.limits import LIMIT_REASONS
 
 
@@ -566,3 +567,15 @@ def test_a_jittery_queueing_server_is_neither_stuffed_nor_starved(streams: bool)
     assert out.refused == 0
     assert out.peak_held <= server.capacity + 3  # type: ignore[operator]
     assert out.makespan_s <= 1.3 * bound(server, jobs)  # was 1.8 x whole, 1.4 x streamed
+
+
+def test_a_trial_never_waits_for_a_signal_that_stopped_coming() -> None:
+    # Drained on first tokens, which then stop (a server that stopped streaming): whole
+    # replies end the trial, which holds the limit while it runs.
+    trial = DrainTrial.after(10.0, 8.0, False, True, 1.5, 4.0, True)
+    trial.add(False, 9.0, 1.5)  # sent before the drain: old news
+    for k in range(7):
+        trial.add(False, 10.0 + k, 1.5)
+    assert not trial.decided
+    trial.add(False, 17.0, 1.5)
+    assert trial.decided and trial.mean(True) is None and trial.mean(False) == 1.5
