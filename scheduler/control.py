@@ -796,21 +796,40 @@ class DeliveryLimit(LimitBase):
             target = min(self.window, max(serving, round(bdp or 0.0)))  # estimate than the bdp
         else:
             target = self.window * self.backoff if bdp is None else min(self.window, round(bdp))
-        # A drain is a trial (`scheduler.jitter`) when it goes well below the level it left: a
-        # queue's latency falls with the level, jitter's does not. One that would leave the
-        # level as it was (the same signal again) goes that far down to find out.
+        if trial:
+            target = self._start_trial(now, level, starting, streaming, before, target, bdp)
+        self.window = max(float(self.minimum), float(target))
+        return self._apply("queue")
+
+    def _start_trial(
+        self,
+        now: float,
+        level: float,
+        starting: bool,
+        streaming: bool,
+        before: float | None,
+        target: float,
+        bdp: float | None,
+    ) -> float:
+        """Make the drain from `level` to `target` a trial (`scheduler.jitter`) if it can tell
+        a queue from jitter; return the level to drain to.
+
+        Only a drain well below the level it left can tell: a queue's latency falls with the
+        level, jitter's does not. One that would leave the level as it was (the same signal
+        again) goes that far down to find out, when the newest sample is itself inflated (not
+        on an average still high from before) and the old level's mean is known.
+        """
         trial_at = math.floor(QUEUE_FALL * math.floor(level))
         last = self._ratios.last(streaming)
         inflated = last is not None and last > self.tolerance * self._jitter_of(streaming)
-        if math.floor(target) >= math.floor(level) and trial and inflated and before is not None:
-            target = max(trial_at, self.minimum)  # (not on an average still high from before)
-        if trial and trial_at >= max(1, self.minimum) and target <= trial_at:
+        if math.floor(target) >= math.floor(level) and inflated and before is not None:
+            target = max(trial_at, self.minimum)
+        if trial_at >= max(1, self.minimum) and target <= trial_at:
             # Above the bdp's floor, the drained level may still be above the capacity (the
             # delivered rate reads a little high): latency that stays up then says nothing.
             below = bdp is None or target <= math.floor(bdp)
             self._trial = DrainTrial.after(now, level, starting, streaming, before, target, below)
-        self.window = max(float(self.minimum), float(target))
-        return self._apply("queue")
+        return target
 
     def _judge(self) -> int:
         """The last drain's requests are back: jitter, if they are as slow as before it."""

@@ -333,27 +333,30 @@ class Governor:
             self.observe_limits(verdict.limits)
         if verdict.kind is Kind.DROP and verdict.retry_after is not None:
             why = QUOTA_SPENT if verdict.throttled else UNAVAILABLE
-            if self._overshoot() or not verdict.throttled:  # its retry waits; others need not
-                self.check_wait(verdict.retry_after, why=why)
-            else:
+            if self._pauses_everyone(verdict):
                 self.cool_down(verdict.retry_after, strict=True, why=why)
+            else:  # the refused request's retry waits for it; others need not
+                self.check_wait(verdict.retry_after, why=why)
 
-    def _overshoot(self) -> bool:
-        """Whether the refusal just fed to the limit was our concurrency's overshoot.
+    def _pauses_everyone(self, verdict: Verdict) -> bool:
+        """Whether the Retry-After of the refusal just fed to the limit closes the gate.
 
-        A capacity cap's Retry-After is about the request it refused: closing the gate for
-        every request would idle the slots the server still serves (a whole second each
-        time, with Azure's and Anthropic's whole-second values). A rate's refusal still
-        closes it; one read as a rate only because it came in a storm does not, since a cap
-        that moved (or was misjudged by one) looks the same, and the storm's halving and the
-        pacer already slow everything down. (The caller also keeps the gate open for any
-        refusal that is not a rate limit's, a 503 or 529: an overloaded server is cured by
-        fewer requests in flight, which the cut sees to. At a cap answered 503 with
-        Retry-After: 1, a refusal at the cap's edge misread as a rate closed the gate for a
-        second at a time: one run in four or five at 2.3-2.6 x the bound.)
+        Only a rate limit's (a 429, `throttled`) does. A 503's or 529's says the server is
+        overloaded, which fewer requests in flight cure (the cut sees to that): at a cap
+        answered 503 with Retry-After: 1, a refusal at the cap's edge misread as a rate
+        closed the gate for a second at a time (one run in four or five at 2.3-2.6 x the
+        bound). A capacity cap's Retry-After is about the request it refused: closing the
+        gate for every request would idle the slots the server still serves (a whole second
+        each time, with Azure's and Anthropic's whole-second values); so neither does a 429
+        read as our concurrency's overshoot, nor one read as a rate only because it came in
+        a storm, since a cap that moved (or was misjudged by one) looks the same, and the
+        storm's halving and the pacer already slow everything down.
         """
+        if not verdict.throttled:
+            return False
         limit = self._limit
-        return isinstance(limit, DeliveryLimit) and (not limit.rate_signal or limit.storm)
+        overshoot = isinstance(limit, DeliveryLimit) and (not limit.rate_signal or limit.storm)
+        return not overshoot
 
     def _refused(self, stage: str, verdict: Verdict, attempt: AttemptClock, permit: Permit) -> None:
         limit, sent_at = self._limit, attempt.started_at

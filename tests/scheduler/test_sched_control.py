@@ -172,7 +172,7 @@ def test_streamed_slow_calls_reach_a_cap_within_a_few_first_token_rounds() -> No
     reached = next(t for t, lim in out.limits if lim >= 32)
     assert reached <= 6 * 0.3  # a few rounds of first tokens, not rounds of 1.6-4 s replies
     assert out.refused <= 3
-    assert out.makespan_s <= 1.4 * bound(server, jobs)
+    assert out.makespan_s <= 1.4 * bound(server, jobs)  # the model's time, not a clock's
     # A probe refused above the level a cut went to found the cap: what was accepted is it,
     # no backing off by a tenth (32 -> 29, then a slot per round trip back: 1.42 x).
     assert min(out.limit_after(reached + 1.0)) >= 31
@@ -566,13 +566,21 @@ def test_a_jittery_queueing_server_is_neither_stuffed_nor_starved(streams: bool)
     out = drive(server, jobs)
     assert out.refused == 0
     assert out.peak_held <= server.capacity + 3  # type: ignore[operator]
-    assert out.makespan_s <= 1.3 * bound(server, jobs)  # was 1.8 x whole, 1.4 x streamed
+    assert out.makespan_s <= 1.3 * bound(server, jobs)  # model time; was 1.8 x, 1.4 x streamed
 
 
 def test_a_trial_never_waits_for_a_signal_that_stopped_coming() -> None:
     # Drained on first tokens, which then stop (a server that stopped streaming): whole
     # replies end the trial, which holds the limit while it runs.
-    trial = DrainTrial.after(10.0, 8.0, False, True, 1.5, 4.0, True)
+    trial = DrainTrial.after(
+        now=10.0,
+        level=8.0,
+        starting=False,
+        ttft=True,
+        before=1.5,
+        drained_to=4.0,
+        below_capacity=True,
+    )
     trial.add(False, 9.0, 1.5)  # sent before the drain: old news
     for k in range(7):
         trial.add(False, 10.0 + k, 1.5)
