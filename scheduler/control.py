@@ -50,9 +50,13 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   call returns.
 * Queue. A queue signal (in fast start: two inflated samples in a row, HyStart's early exit)
   on a request sent after the last cut sets `L = min(L, round(bdp at the lowest latency))`:
-  drain to what the server delivers; it ends fast start. Repeated signals of the same queue
-  leave L there (idempotent), so a queueing server (llama.cpp, Ollama, vLLM at saturation)
-  settles at its capacity, with at most one or two requests waiting.
+  drain to what the server delivers; it ends fast start. While first tokens are reported,
+  not below the requests being served (first token seen, not ended): a queue's waiting
+  requests have none, and early on, with calls of seconds, the bdp still reads a fraction
+  of what is served (a drain from 32 to 2 at a cap of 32 in the law's model). Repeated
+  signals of the same queue leave L there (idempotent), so a queueing server (llama.cpp,
+  Ollama, vLLM at saturation) settles at its capacity, with at most one or two requests
+  waiting.
 * Jitter (`scheduler.jitter`). A server whose latency varies on its own sits above the lowest
   latency at any load, and read as a queue each drain cut L to 1 / jitter of the cap, again
   and again, down to 1. So a drain to at most `QUEUE_FALL` (0.85) x the level it left is a
@@ -62,9 +66,11 @@ Control of the in-flight limit L (a float `window`, the limit is its floor):
   jitter: L goes back to the level (and fast start, if it was on), and from then on a queue
   reads above `tolerance x jitter` and the bdp uses the lowest latency x the jitter. A
   repeated signal at the same level drains to 0.85 x it to find out, when its newest sample
-  is itself inflated. Only a drain to at most the floor of the bdp at the lowest latency
-  (surely not above the capacity) may conclude jitter, and none that a request overdue for
-  its first token caused (it waits: no jitter does that). Jitter at most `JITTER_MAX` (3).
+  is itself inflated, and so does fast start's exit. Only a drain to at most the floor of
+  the bdp at the lowest latency (surely not above the capacity) may conclude jitter, and
+  none that a request overdue for its first token caused (it waits: no jitter does that).
+  Jitter at most `JITTER_MAX` (3), learned per signal: fast start's two-in-a-row exit stays
+  off once the signal it reads (first tokens or whole replies) is known to jitter.
 * Refusal. Any refusal (429, 503, 529, timeout; with or without Retry-After) of a request sent
   after the last cut sets `L = max(minimum, min(floor(backoff x L), max(accepted,
   floor(backoff x bdp))))`, where `accepted` is how many of our requests were in flight both
@@ -139,7 +145,7 @@ import heapq
 import math
 from collections import deque
 
-from scheduler.jitter import JITTER_MAX, QUEUE_FALL, DrainTrial, RecentRatios
+from scheduler.jitter import JITTER_MAX, MIN_SAMPLES, QUEUE_FALL, DrainTrial, RecentRatios
 from scheduler.limits import LimitBase, LimitListener, Sample
 
 __all__ = ["DeliveryLimit", "DeliveryMeter", "LatencyEnvelope", "Outstanding", "size_class"]
@@ -230,7 +236,8 @@ class DeliveryMeter:
 
 
 class Outstanding:
-    """Send times of attempts without a first token yet: the oldest one, in O(log n)."""
+    """Send times of attempts in one state (sent without a first token; served, not ended):
+    how many, and the oldest one in O(log n)."""
 
     __slots__ = ("_count", "_heap")
 
@@ -251,6 +258,9 @@ class Outstanding:
             self._count[sent_at] = n - 1
         elif n == 1:
             del self._count[sent_at]
+            if len(self._heap) > 2 * len(self._count) + 64:  # removed entries: bounded
+                self._heap = list(self._count)
+                heapq.heapify(self._heap)
 
     def __len__(self) -> int:
         return sum(self._count.values())
@@ -369,12 +379,20 @@ class DeliveryLimit(LimitBase):
         """Whether requests wait at the server now (latency above the unloaded envelope).
 
         In fast start two inflated samples in a row are enough (HyStart's idea: a doubling
-        left running until the average moves fills the queue); after it, the average decides.
+        left running until the average moves fills the queue), unless the signal is known
+        to jitter; after it, the average decides. Neither before `MIN_SAMPLES` of the
+        signal: the lowest of two or three is no unloaded latency yet (at 1-2 x jitter the
+        first four first tokens drained fast start to 3 and held it there for a round of
+        8 s calls). A queue that early shows as first tokens overdue (`tick`).
         """
-        if self.starting and self._inflated >= 2 and self.jitter == 1.0:
-            return True  # (at a server seen to jitter, single samples say nothing)
-        signal = self.queue_ttft if self._streaming else self.queue
-        return signal > self.tolerance * self._jitter_of(self._streaming)
+        ttft = self._streaming
+        if self._ratios.seen(ttft) < MIN_SAMPLES:
+            return False
+        jitter = self._jitter_of(ttft)
+        if self.starting and self._inflated >= 2 and jitter == 1.0:
+            return True
+        signal = self.queue_ttft if ttft else self.queue
+        return signal > self.tolerance * jitter
 
     def _jitter_of(self, ttft: bool) -> float:
         return self.jitter_ttft if ttft else self.jitter
@@ -383,6 +401,11 @@ class DeliveryLimit(LimitBase):
     def _streaming(self) -> bool:
         """Whether first tokens are reported now (their signal, not whole latency, decides)."""
         return self._ttft_seen and self._ttft_fresh < 8
+
+    @property
+    def serving(self) -> int:
+        """Requests whose first token came and that have not ended: in service at the server."""
+        return len(self._serving)
 
     @property
     def paced(self) -> bool:
@@ -435,14 +458,13 @@ class DeliveryLimit(LimitBase):
         self._acked = True
         now = sent_at + ttft_s
         self._outstanding.remove(sent_at)
-        if self.starting:
-            self._serving.add(sent_at)
+        self._serving.add(sent_at)
         if sent_at < self._last_cut_at:
             return self._limit
         self._heard()  # served, so the cut's one new request was accepted
         if self._trial is not None:
             return self._judge()
-        if self.queued:
+        if self.queued and not self._all_served(now):
             return self._drain(now)
         if not self.starting:
             return self._limit
@@ -460,8 +482,7 @@ class DeliveryLimit(LimitBase):
 
         True when it is the one request a cut listens for: `next_tick` is now due earlier.
         """
-        if self.starting:
-            self._outstanding.add(sent_at)
+        self._outstanding.add(sent_at)
         listening = self._listen_old is not None and self._listen_sent is None
         if listening and sent_at >= self._last_cut_at:
             self._listen_sent = sent_at
@@ -493,6 +514,20 @@ class DeliveryLimit(LimitBase):
             return None
         return oldest + (OVERDUE if factor is None else factor) * slowest + self.ttft_slack_s
 
+    def _all_served(self, now: float) -> bool:
+        """Whether no request of ours is overdue for its first token (`OVERDUE` x the slowest
+        stage's unloaded one, plus the slack): the server serves all of them, no queue.
+
+        Slow first tokens with none waiting are jitter (or a batch that got slower): a
+        drain then only starts a trial that holds the limit for a round of replies
+        (6.5 s at 1.6-8 s calls with jitter, 12 in flight of a capacity of 32).
+        """
+        oldest = self._outstanding.oldest()
+        slowest = self.ttft_envelope.slowest()
+        if slowest is None:
+            return False
+        return oldest is None or now < oldest + OVERDUE * slowest + self.ttft_slack_s
+
     def _grow_paced(self, now: float, slots: float, ttft_s: float) -> None:
         self._target = max(self._target or 0.0, self.window) + slots
         self._step_span_s = max(self._step_span_s, ttft_s)
@@ -520,8 +555,6 @@ class DeliveryLimit(LimitBase):
         """Fast start is over (a refusal or a queue): drop its bookkeeping."""
         self.starting = False
         self._target, self._credit = None, 0
-        self._outstanding.clear()
-        self._serving.clear()
 
     def tick(self, now: float, inflight: int) -> int:
         """Time passes: an overdue first token, paced growth, blind doubling while nothing is
@@ -785,15 +818,15 @@ class DeliveryLimit(LimitBase):
         self._paced = False
         level, starting, streaming = self.window, self.starting, self._streaming
         before = self._ratios.mean(streaming, since=self._last_cut_at)  # at this level
-        serving = len(self._serving)
+        serving = self.serving
         self._end_start()
         self._probe_at = None  # a queue shows slowly: probing on time would stuff it
         self._last_cut_at, self._ok_level = now, 0
         # The bdp at the lowest latency: at most the capacity even where latency jitters, so
         # the requests sent after the drain wait in no queue and their latency is the jitter.
         bdp = self._raw_bdp
-        if serving:  # first tokens say how many the server serves now: early on, a sharper
-            target = min(self.window, max(serving, round(bdp or 0.0)))  # estimate than the bdp
+        if serving:  # first tokens say how many the server serves now: a sharper estimate
+            target = min(self.window, max(serving, round(bdp or 0.0)))  # than the bdp
         else:
             target = self.window * self.backoff if bdp is None else min(self.window, round(bdp))
         if trial:
@@ -817,12 +850,17 @@ class DeliveryLimit(LimitBase):
         Only a drain well below the level it left can tell: a queue's latency falls with the
         level, jitter's does not. One that would leave the level as it was (the same signal
         again) goes that far down to find out, when the newest sample is itself inflated (not
-        on an average still high from before) and the old level's mean is known.
+        on an average still high from before) and the old level's mean is known; so does
+        fast start's exit (two slow samples in a row, before any jitter is known).
         """
         trial_at = math.floor(QUEUE_FALL * math.floor(level))
         last = self._ratios.last(streaming)
         inflated = last is not None and last > self.tolerance * self._jitter_of(streaming)
         if math.floor(target) >= math.floor(level) and inflated and before is not None:
+            target = max(trial_at, self.minimum)
+        elif starting and before is not None and target > trial_at:
+            # Fast start's exit on two slow samples, before any jitter is known: a drain
+            # too shallow to tell left a jittery server below its capacity for good.
             target = max(trial_at, self.minimum)
         if trial_at >= max(1, self.minimum) and target <= trial_at:
             # Above the bdp's floor, the drained level may still be above the capacity (the

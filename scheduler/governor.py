@@ -298,10 +298,10 @@ class Governor:
         """Feed a success to the limit, the learner, the breaker and the pacer."""
         now = self.clock()
         latency = now - attempt.started_at
-        self._settled(attempt)
         if attempt.ttft_s is None and fb.ttft_s is not None:  # reported only at the end
             attempt.ttft_s = fb.ttft_s
-            self.first_token(stage, attempt)
+            self.first_token(stage, attempt)  # before it settles: it is no longer served
+        self._settled(attempt)
         permit.success(
             latency,
             fb.output_tokens,

@@ -21,11 +21,11 @@ capped at `JITTER_MAX`: latency three times its lowest is a queue, whatever the 
 from collections import deque
 from dataclasses import dataclass, field
 
-__all__ = ["JITTER_MAX", "QUEUE_FALL", "DrainTrial", "RecentRatios"]
+__all__ = ["JITTER_MAX", "MIN_SAMPLES", "QUEUE_FALL", "DrainTrial", "RecentRatios"]
 
 JITTER_MAX = 3.0
 QUEUE_FALL = 0.85  # latency after a drain below this x before it: the drain emptied a queue
-_MIN_SAMPLES = 4
+MIN_SAMPLES = 4  # latency ratios that say something: fewer know no unloaded latency yet
 _RECENT = 16
 
 
@@ -42,6 +42,10 @@ class RecentRatios:
 
     def add(self, ttft: bool, sent_at: float, ratio: float) -> None:
         self._by_signal[ttft].append((sent_at, ratio))
+
+    def seen(self, ttft: bool) -> int:
+        """How many there are (at most the last 16)."""
+        return len(self._by_signal[ttft])
 
     def last(self, ttft: bool) -> float | None:
         """The latest one (None without any)."""
@@ -81,7 +85,7 @@ class DrainTrial:
         below_capacity: bool,
     ) -> "DrainTrial":
         """A trial of the drain at `now` from `level` to `drained_to`."""
-        need = max(_MIN_SAMPLES, int(drained_to))
+        need = max(MIN_SAMPLES, int(drained_to))
         return cls(now, level, starting, ttft, before, need, below_capacity)
 
     def add(self, ttft: bool, sent_at: float, ratio: float) -> None:

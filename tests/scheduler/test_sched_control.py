@@ -22,9 +22,29 @@ from law_model import (
 )
 
 from scheduler import Sample
-from scheduler.control import DeliveryLimit, DeliveryMeter, LatencyEnvelope, size_class
+from scheduler.control import (
+    DeliveryLimit,
+    DeliveryMeter,
+    LatencyEnvelope,
+    Outstanding,
+    size_class,
+)
 from scheduler.jitter import DrainTrial
 from scheduler.limits import LIMIT_REASONS
+
+
+def test_outstanding_sends_keep_the_oldest_and_stay_bounded() -> None:
+    # Requests in service are tracked for the whole run now: removed send times must not pile
+    # up in the heap (a run of hours sends millions).
+    out = Outstanding()
+    for k in range(10_000):
+        out.add(float(k))
+        out.add(float(k))  # two sent in the same instant
+        if k >= 3:
+            out.remove(float(k - 3))
+            out.remove(float(k - 3))
+    assert len(out) == 6 and out.oldest() == 9_997.0
+    assert len(out._heap) <= 2 * 3 + 64  # (private: the bound is the point)
 
 
 def test_size_classes_are_quarter_octaves() -> None:
@@ -523,7 +543,7 @@ def _unloaded(limit: DeliveryLimit, now: float, latencies: list[float], n: int) 
 def test_a_drain_is_undone_when_latency_does_not_fall_with_the_level(queue: bool) -> None:
     limit = DeliveryLimit(initial=10)
     limit.starting = False  # (past fast start: only the queue signal moves the limit here)
-    now = _unloaded(limit, 10.0, [1.0, 2.0], 4)  # 1.5 x the fastest on average: a queue?
+    now = _unloaded(limit, 10.0, [1.0, 2.0], 5)  # 1.5 x the fastest on average: a queue?
     assert limit.limit < 10  # drained to what the server delivers
     # Sent after the drain, at the lower level: as slow as before (jitter), or not (a queue).
     _unloaded(limit, now, [1.0] if queue else [1.0, 2.0], 16)
@@ -567,6 +587,72 @@ def test_a_jittery_queueing_server_is_neither_stuffed_nor_starved(streams: bool)
     assert out.refused == 0
     assert out.peak_held <= server.capacity + 3  # type: ignore[operator]
     assert out.makespan_s <= 1.3 * bound(server, jobs)  # model time; was 1.8 x, 1.4 x streamed
+
+
+def slow_jittery(n: int, seed: int) -> list[Job]:
+    """Candidates (1.6-4 s) whose latency and first token are 1-2 x that, at random."""
+    rng, out = random.Random(seed), []
+    for job in jobs_of(n, candidates):
+        factor = 1.0 + rng.random()
+        out.append(Job(job.kind, job.tokens, job.service_s * factor, ttft_factor=factor))
+    return out
+
+
+@pytest.mark.parametrize("capacity", [32, None])
+@pytest.mark.parametrize("seed", range(8))
+def test_streamed_slow_calls_that_jitter_are_not_held_below_the_server(
+    capacity: int | None, seed: int
+) -> None:
+    # Slow first tokens read as a queue while every request had its own: fast start ended
+    # and its drain, too shallow to be a trial, left the limit below the server for good,
+    # or a later drain to the bdp of the first seconds (a fraction of what was being
+    # served) went from 32 to 2: up to 2.5 x the bound at a cap of 32 and 4.3 x at a roomy
+    # server, in these seeds.
+    server = Server(capacity=capacity, streams=True)
+    jobs = slow_jittery(96, seed)
+    out = drive(server, jobs)
+    assert out.makespan_s <= 1.6 * bound(server, jobs)  # the model's time, not a clock's
+    assert out.refused <= 4  # fast start's overshoot at the cap
+
+
+def test_known_jitter_on_first_tokens_turns_off_fast_starts_two_in_a_row_exit() -> None:
+    # A trial learned the first tokens' jitter (whole replies none yet): two slow first
+    # tokens read against the whole replies' jitter of 1 drained again at once.
+    limit = DeliveryLimit(initial=8)
+    limit.jitter_ttft = 1.2
+    limit.dispatched(-1.0)  # one waits long for its first token: all served is no excuse
+    for k in range(4):
+        limit.first_token("d", 0.01 * k, 0.1)  # the lowest, four times: the envelope knows it
+    for k in range(4, 6):
+        limit.first_token("d", 0.01 * k, 0.21)  # 0.21 / (0.1 + slack) = 1.6 > 1.3 x 1.2
+    assert limit.starting and limit.limit >= 8
+
+
+def test_slow_first_tokens_with_none_waiting_are_no_queue() -> None:
+    # Every request we sent has its first token: the server serves them all, and slow first
+    # tokens are jitter (or a slower batch). A drain only started a trial that held the
+    # limit for a round of replies.
+    limit = DeliveryLimit(initial=8)
+    for k in range(8):
+        limit.dispatched(0.01 * k)
+    for k in range(8):
+        limit.first_token("d", 0.01 * k, 0.1 if k < 4 else 0.25)  # 1.9 x the lowest + slack
+    assert limit.starting and limit.limit >= 8
+    limit.dispatched(1.0)  # ... but one that waits four times the lowest is queued
+    limit.first_token("d", 0.5, 0.25)
+    assert limit.limit >= 8  # (not yet overdue at 0.75)
+    limit.dispatched(2.0)
+    limit.first_token("d", 1.5, 0.25)  # at 1.75: the one sent at 1.0 is overdue
+    assert not limit.starting  # a queue read: fast start is over
+
+
+def test_fast_starts_exit_waits_for_enough_samples_to_know_the_lowest() -> None:
+    limit = DeliveryLimit(initial=4)
+    limit.dispatched(-1.0)  # one waits long for its first token: all served is no excuse
+    limit.first_token("d", 0.0, 0.1)
+    for k in range(1, 3):
+        limit.first_token("d", 0.01 * k, 0.21)  # slow against a lowest of one sample
+    assert limit.starting and limit.limit >= 4
 
 
 def test_a_trial_never_waits_for_a_signal_that_stopped_coming() -> None:

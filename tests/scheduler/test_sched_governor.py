@@ -703,3 +703,19 @@ async def test_a_cut_s_listening_ends_on_time_while_lanes_wait(clock: FakeClock)
     assert len(sent) == 8 + 6  # the limit is back at the cut's 7
     assert sent[8] == pytest.approx(0.01) and sent[9:] == pytest.approx([0.02] * 5)
     await asyncio.gather(*tasks)
+
+
+async def test_a_first_token_reported_only_at_the_end_leaves_nothing_in_service(
+    clock: FakeClock,
+) -> None:
+    # The delivery law counts what the server serves (first token seen, not ended) and drains
+    # no lower: a request reported served after it ended would count for the rest of the run.
+    limit = DeliveryLimit(initial=4)
+    gov = governor(clock, limit, feedback=lambda result: Feedback(output_tokens=10, ttft_s=0.2))
+    lane = gov.lane("draft", 100, POLICY)
+
+    async def fn() -> None:
+        await clock.sleep(1.0)
+
+    await asyncio.gather(*(lane.call(fn) for _ in range(8)))
+    assert limit.serving == 0
