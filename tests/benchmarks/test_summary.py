@@ -12,13 +12,14 @@ ROWS = [
     {"scenario": "overhead", "requests": 2000},  # no ratio: not drawn
     {"scenario": "queueing", "strategy": "sequential", "ratio": 2.0},  # not a drawn strategy
     {"scenario": "queueing", "strategy": "adaptive", "ratio": 1.01, "stream": True},
+    {"scenario": "queueing", "strategy": "oracle", "ratio": 1.18, "stream": True},
 ]
 
 
 def test_ratios_group_by_scenario_and_keep_only_drawn_strategies() -> None:
     assert ratios(ROWS) == {
         "bare_rate": {"adaptive": 1.05, "oracle": 1.08, "fixed16": 1.47},
-        "queueing": {"adaptive": 1.03, "adaptive streamed": 1.01},
+        "queueing": {"adaptive": 1.03, "adaptive streamed": 1.01, "oracle streamed": 1.18},
     }
 
 
