@@ -193,6 +193,23 @@ async def test_learned_rate_starts_with_an_empty_burst_of_one(clock: FakeClock) 
     assert waits == pytest.approx([0.0, 0.01, 0.01])
 
 
+async def test_a_learned_rate_above_the_stated_one_leaves_what_remains(clock: FakeClock) -> None:
+    # RPM 3600 stated, 599 remaining. A capacity refusal read as a rate taught the learner
+    # more than the stated rate, so the stated one still paces; spending its burst at that
+    # paced 900 requests at 58/s for the whole run (3 x the bound in `anthropic_both`).
+    pacer = Pacer(clock, clock.sleep)
+    pacer.configure(3600.0, None)
+    pacer.observe(remaining_requests=599, remaining_tokens=None)
+    pacer.learn(5000.0)
+    assert pacer.rpm == 3600.0
+    assert [await pacer.wait() for _ in range(599)] == [0.0] * 599
+    assert await pacer.wait() == pytest.approx(1 / 60)
+    pacer.learn(1200.0)  # below the stated rate: the learned one paces, a send at a time
+    assert pacer.rpm == 1200.0
+    clock.now += 10.0
+    assert [await pacer.wait() for _ in range(3)] == pytest.approx([0.0, 0.05, 0.05])
+
+
 async def test_a_throttled_429_teaches_the_learner_and_leaves_the_limit(clock: FakeClock) -> None:
     def classify(exc: BaseException) -> Verdict:
         return Verdict(Kind.DROP, "rate_limited", retry_after=0.0, throttled=True)
