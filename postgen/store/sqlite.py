@@ -43,6 +43,9 @@ __all__ = [
 BUSY_TIMEOUT_S = 10.0
 # Pauses between the tries of a failed write (a full disk may be freed, an I/O error pass).
 WRITE_RETRY_DELAYS_S = (0.05, 0.2, 0.5)
+# Pauses between tries of an open refused as busy: doubling, within BUSY_TIMEOUT_S in all.
+_OPEN_RETRY_FIRST_S, _OPEN_RETRY_MAX_S = 0.01, 0.2
+_BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 # Numbered schema migrations: entry i takes a store from user_version i to i + 1. Append only.
 migrations: list[str] = [
@@ -115,15 +118,7 @@ class SQLiteStore:
         self._redact = redact
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._db = _connect(path)
-        try:
-            _migrate(self._db, path)
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise _open_error(path, exc) from None
-        except BaseException:
-            self._db.close()
-            raise
+        self._db = _open(path, sleep=sleep)
 
     def get(self, key: str) -> Completion | None:
         with self._lock:
@@ -163,7 +158,7 @@ class SQLiteStore:
                 error = exc
             name = getattr(error, "sqlite_errorname", "")
             # A busy store already waited BUSY_TIMEOUT_S inside SQLite; waiting more is pointless.
-            delay = None if name in ("SQLITE_BUSY", "SQLITE_LOCKED") else next(delays, None)
+            delay = None if name in _BUSY else next(delays, None)
             if delay is None:
                 self.failed_writes += 1
                 raise StoreWriteFailed(self.path, _errno(error), str(error)) from None
@@ -191,27 +186,55 @@ def open_store(
         store.close()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _open(
+    path: Path,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> sqlite3.Connection:
+    """Connect and migrate, starting over while another process holds the store's lock.
+
+    SQLite answers SQLITE_BUSY at once, without waiting in its busy handler, where waiting
+    could deadlock: processes opening a fresh file together all read it in rollback mode and
+    then want the exclusive lock that switching it to WAL takes, and one of them is refused
+    (one of eight processes in CI). Every try shares one `BUSY_TIMEOUT_S` bound.
+    """
+    _prepare(path)
+    deadline = clock() + BUSY_TIMEOUT_S
+    pause = _OPEN_RETRY_FIRST_S
+    while True:
+        try:
+            return _connect_and_migrate(path, max(deadline - clock(), 0.0))
+        except sqlite3.Error as exc:
+            left = deadline - clock()
+            if getattr(exc, "sqlite_errorname", "") not in _BUSY or left <= 0:
+                raise _open_error(path, exc) from None
+        sleep(min(pause, left))
+        pause = min(2 * pause, _OPEN_RETRY_MAX_S)
+
+
+def _prepare(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError("cache.path", f"cannot create {path.parent}: {_why(exc)}") from None
     if path.exists() and not path.is_file():
         raise ConfigError("cache.path", f"{path} is not a regular file")
-    try:
-        # isolation_level=None: autocommit, so every put is its own durable transaction.
-        db = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
-        )
-    except sqlite3.Error as exc:
-        raise _open_error(path, exc) from None
+
+
+def _connect_and_migrate(path: Path, timeout_s: float) -> sqlite3.Connection:
+    # isolation_level=None: autocommit, so every put is its own durable transaction.
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout_s)
     try:
         db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a killed process; only a power cut may lose the last rows.
         db.execute("PRAGMA synchronous=NORMAL")
-    except sqlite3.Error as exc:
+        # Later statements wait the full bound, however little of it this open had left.
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        _migrate(db, path)
+    except BaseException:
         db.close()
-        raise _open_error(path, exc) from None
+        raise
     return db
 
 
@@ -262,7 +285,7 @@ def _open_error(path: Path, exc: sqlite3.Error) -> ConfigError:
     if not _writable(path) or name in ("SQLITE_READONLY", "SQLITE_PERM"):
         problem = f"{path} is read-only ({_why(exc)}): postgen writes every finished call there"
         return ConfigError("cache.path", f"{problem}; make it writable, or {_KEEP}")
-    if name in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+    if name in _BUSY:
         return ConfigError(
             "cache.path",
             f"{path} is locked by another process (waited {BUSY_TIMEOUT_S:g} s); try again"

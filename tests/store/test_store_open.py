@@ -13,7 +13,7 @@ import pytest
 from postgen.errors import ConfigError
 from postgen.llm.types import Completion, Usage
 from postgen.store import sqlite as store_module
-from postgen.store.sqlite import SQLiteStore, migrations, open_store
+from postgen.store.sqlite import BUSY_TIMEOUT_S, SQLiteStore, migrations, open_store
 from tests.hostile.mounts import remount_read_only, small_tmpfs
 from tests.reliability.helpers import launch
 
@@ -49,6 +49,84 @@ def test_eight_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path: Pat
     assert db.execute("SELECT count(*) FROM calls").fetchone() == (160,)
     assert db.execute("PRAGMA user_version").fetchone() == (len(migrations),)
     db.close()
+
+
+def _refused(name: str) -> sqlite3.OperationalError:
+    exc = sqlite3.OperationalError("database is locked")
+    exc.sqlite_errorname = name  # what CPython's sqlite3 sets on a real one
+    return exc
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now, self.slept = 0.0, 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+
+def _refusing(monkeypatch: pytest.MonkeyPatch, name: str, times: int) -> list[float]:
+    """Make the first `times` opens fail as SQLite does, then open for real; return the
+    timeouts each try was given."""
+    real, timeouts = store_module._connect_and_migrate, []
+
+    def connect(path: Path, timeout_s: float) -> sqlite3.Connection:
+        timeouts.append(timeout_s)
+        if len(timeouts) <= times:
+            raise _refused(name)
+        return real(path, timeout_s)
+
+    monkeypatch.setattr(store_module, "_connect_and_migrate", connect)
+    return timeouts
+
+
+def _fails_to_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, match: str
+) -> tuple[list[float], _Clock]:
+    """Every try fails as `name`: the line `_open` ends with matches `match`."""
+    timeouts, clock = _refusing(monkeypatch, name, times=10_000), _Clock()
+    with pytest.raises(ConfigError, match=match):
+        store_module._open(tmp_path / "calls.sqlite", clock=clock, sleep=clock.sleep)
+    return timeouts, clock
+
+
+def test_an_open_refused_at_once_as_busy_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite answers SQLITE_BUSY without waiting where waiting could deadlock: processes
+    # switching one fresh file to WAL together (one of eight failed so in CI).
+    timeouts = _refusing(monkeypatch, "SQLITE_BUSY", times=3)
+    clock = _Clock()
+    db = store_module._open(tmp_path / "calls.sqlite", clock=clock, sleep=clock.sleep)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone() == (len(migrations),)
+        assert db.execute("PRAGMA busy_timeout").fetchone() == (int(BUSY_TIMEOUT_S * 1000),)
+    finally:
+        db.close()
+    assert len(timeouts) == 4
+    assert clock.slept == pytest.approx(0.01 + 0.02 + 0.04)  # doubling pauses
+    assert timeouts == pytest.approx([BUSY_TIMEOUT_S - s for s in (0.0, 0.01, 0.03, 0.07)])
+
+
+def test_a_store_busy_for_the_whole_bound_says_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timeouts, clock = _fails_to_open(
+        tmp_path, monkeypatch, "SQLITE_LOCKED", r"cache\.path: .* is locked by another process"
+    )
+    assert clock.slept == pytest.approx(BUSY_TIMEOUT_S)  # the bound, all tries together
+    assert timeouts[-1] == pytest.approx(0.0)
+
+
+def test_an_open_failing_otherwise_is_not_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timeouts, clock = _fails_to_open(tmp_path, monkeypatch, "SQLITE_CORRUPT", r"is damaged")
+    assert len(timeouts) == 1 and clock.slept == 0.0
 
 
 def test_a_sqlite_file_of_other_tables_is_provably_not_a_store(tmp_path: Path) -> None:
